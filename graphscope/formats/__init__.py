@@ -1,0 +1,1 @@
+"""File formats: the native graph archive (.gsg) and the profile file (.gsprof)."""
