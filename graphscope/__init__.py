@@ -28,11 +28,40 @@ from graphscope.profile.events import NodeEvent, RunProfile
 from graphscope.runtime.run import RunResult, run
 from graphscope.trace.context import name_scope
 from graphscope.trace.function import Function, RetracingWarning, function
+from graphscope.trace.lift import constant
 
 __version__ = "0.1.0"
+
+
+def save(graph: Graph, path: str) -> None:
+    """Save ``graph`` as a ``.gsg`` archive (atomically: never a half-written file)."""
+    from graphscope.formats.native import save as _save
+
+    _save(graph, path)
+
+
+def load(path: str) -> Graph:
+    """Load a ``.gsg`` archive; a bad file raises GraphFormatError naming the file and the fault."""
+    from graphscope.formats.native import load as _load
+
+    return _load(path)
+
+
+def save_profile(profile: RunProfile, path: str) -> None:
+    """Save a RunProfile as versioned JSON (``.gsprof``)."""
+    from graphscope.formats.profile_file import save_profile as _save
+
+    _save(profile, path)
+
+
+def load_profile(path: str) -> RunProfile:
+    from graphscope.formats.profile_file import load_profile as _load
+
+    return _load(path)
 
 __all__ = [
     "BackendUnavailableError", "Function", "Graph", "GraphError", "GraphFormatError", "GraphscopeError",
     "Node", "NodeEvent", "NodeExecutionError", "RetracingWarning", "RunProfile", "RunResult", "ShapeError",
-    "TensorSpec", "TracingError", "UnknownOpError", "config", "function", "name_scope", "ops", "run",
+    "TensorSpec", "TracingError", "UnknownOpError", "config", "constant", "function", "load", "load_profile", "name_scope", "ops", "run",
+    "save", "save_profile",
 ]

@@ -12,6 +12,7 @@ from typing import Any
 from graphscope.backends.base import Backend, Kernel
 from graphscope.ir.graph import Graph, Node
 from graphscope.ir.ops import get_op
+from graphscope.profile.events import NodeInfo
 
 
 @dataclass(slots=True)
@@ -66,3 +67,14 @@ class Plan:
             ))
         # The hot loop reads plain tuples (attribute access on Step costs more per node).
         self.fast_steps = [(s.kernel, s.args, s.out, s.frees) for s in self.steps]
+        self._node_infos: dict[int, NodeInfo] | None = None
+
+    def node_infos(self) -> dict[int, NodeInfo]:
+        """What a profile records about each node (made once per plan, shared by its profiles)."""
+        if self._node_infos is None:
+            self._node_infos = {
+                n.id: NodeInfo(n.id, n.name, n.op, n.scope, n.source, n.spec.shape, n.spec.dtype.name,
+                               tuple(i.id for i in n.inputs), n.provenance, dict(n.attrs))
+                for n in self.node_of_slot
+            }
+        return self._node_infos

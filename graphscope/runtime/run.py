@@ -13,9 +13,14 @@ from graphscope.backends import get_backend
 from graphscope.backends.base import Backend
 from graphscope.errors import ShapeError
 from graphscope.ir.graph import Graph
-from graphscope.profile.events import NodeEvent, NodeInfo, RunProfile
+from graphscope.profile.events import NodeEvent, RunProfile
 from graphscope.runtime.interpreter import current_lane, execute, execute_profiled
 from graphscope.runtime.plan import Plan
+
+
+# Active recorders (the embedded profiler): each gets ``record(graph, profile)`` for every run made
+# while it is active, so ``@gs.function`` calls inside ``with gs.profile():`` are profiled too.
+recorders: list[Any] = []
 
 
 @dataclass
@@ -83,6 +88,11 @@ def run(
     be = get_backend(backend)
     plan = get_plan(graph, be)
     bound = bind_inputs(graph, inputs, be)
+    if recorders and not profile:
+        result = run(graph, bound, profile=True, repeat=repeat, warmup=warmup, backend=be, progress=progress)
+        for recorder in list(recorders):
+            recorder.record(graph, result.profile)
+        return result
     if not profile:
         outputs: list[Any] = []
         for _ in range(warmup + max(repeat, 1)):
@@ -118,13 +128,13 @@ def run(
     prof = RunProfile(
         graph_name=graph.name,
         backend=be.name,
-        nodes=node_infos(graph),
+        nodes=plan.node_infos(),
         iterations=iterations,
         iteration_ns=iter_ns,
         warmup_ns=warm_ns,
         peak_bytes=mem.peak_bytes if mem else 0,
         peak_live=mem.peak_live if mem else [],
-        input_bytes=sum(int(np.prod(n.spec.shape)) * n.spec.dtype.itemsize for n in graph.inputs),
+        input_bytes=sum(n.spec.nbytes for n in graph.inputs),
         constant_bytes=plan.constant_bytes,
         inputs=[n.id for n in graph.inputs],
         outputs=[n.id for n in graph.outputs],
@@ -132,11 +142,3 @@ def run(
         pass_log=graph.metadata.get("pass_log"),
     )
     return RunResult([be.to_numpy(o) for o in outputs], prof)
-
-
-def node_infos(graph: Graph) -> dict[int, NodeInfo]:
-    return {
-        n.id: NodeInfo(n.id, n.name, n.op, n.scope, n.source, n.spec.shape, n.spec.dtype.name,
-                       tuple(i.id for i in n.inputs), n.provenance, dict(n.attrs))
-        for n in graph.nodes
-    }
