@@ -24,6 +24,8 @@ from graphscope.errors import (
 )
 from graphscope.ir.graph import Graph, Node
 from graphscope.ir.spec import TensorSpec
+from graphscope.passes.pipeline import OptimizationLog, optimize
+from graphscope.passes.verify import VerificationError, verify
 from graphscope.profile.events import NodeEvent, RunProfile
 from graphscope.runtime.run import RunResult, run
 from graphscope.trace.context import name_scope
@@ -60,8 +62,8 @@ def load_profile(path: str) -> RunProfile:
     return _load(path)
 
 __all__ = [
-    "BackendUnavailableError", "Function", "Graph", "GraphError", "GraphFormatError", "GraphscopeError",
-    "Node", "NodeEvent", "NodeExecutionError", "RetracingWarning", "RunProfile", "RunResult", "ShapeError",
-    "TensorSpec", "TracingError", "UnknownOpError", "config", "constant", "function", "load", "load_profile", "name_scope", "ops", "run",
-    "save", "save_profile",
+    "BackendUnavailableError", "Function", "Graph", "GraphError", "GraphFormatError", "GraphscopeError", "Node",
+    "NodeEvent", "NodeExecutionError", "OptimizationLog", "RetracingWarning", "RunProfile", "RunResult", "ShapeError",
+    "TensorSpec", "TracingError", "UnknownOpError", "VerificationError", "config", "constant", "function", "load",
+    "load_profile", "name_scope", "ops", "optimize", "run", "save", "save_profile", "verify",
 ]

@@ -92,8 +92,15 @@ class Graph:
         provenance: Iterable[int] = (),
         value: np.ndarray | None = None,
         spec: TensorSpec | None = None,
+        node_id: int | None = None,
+        exact_name: bool = False,
     ) -> Node:
-        """Append a node; its spec is inferred by the op's rule (ShapeError names the source line)."""
+        """Append a node; its spec is inferred by the op's rule (ShapeError names the source line).
+
+        ``spec`` (when given) must equal the inferred one. ``node_id`` and ``exact_name`` restore a
+        node exactly as it was saved (the loader's use): the id must be unused, and the name is taken
+        as the full name (scope included) and must be unique.
+        """
         opdef = get_op(op)
         for inp in inputs:
             if self._nodes.get(inp.id) is not inp:
@@ -108,11 +115,18 @@ class Graph:
             raise ShapeError(f"{exc}{label}{where}") from None
         if spec is not None and spec != inferred:
             raise ShapeError(f"op '{op}' ('{name}'): declared {spec.short()} but the rule gives {inferred.short()}")
-        node = Node(
-            self._next_id, op, list(inputs), attrs, inferred, self._unique_name(name or op, scope), scope, source,
-            tuple(provenance), value,
-        )
-        self._next_id += 1
+        if node_id is not None and node_id in self._nodes:
+            raise GraphError(f"node id %{node_id} is already used in graph '{self.name}'")
+        if exact_name:
+            if not name or name in self._names:
+                raise GraphError(f"node name {name!r} is empty or already used in graph '{self.name}'")
+            self._names.add(name)
+            full_name = name
+        else:
+            full_name = self._unique_name(name or op, scope)
+        nid = self._next_id if node_id is None else node_id
+        node = Node(nid, op, list(inputs), attrs, inferred, full_name, scope, source, tuple(provenance), value)
+        self._next_id = max(self._next_id, nid + 1)
         self._nodes[node.id] = node
         for inp in inputs:
             inp.users.append(node)

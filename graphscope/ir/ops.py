@@ -14,6 +14,7 @@ Definitions live in ``graphscope/ir/op_defs/*.py``; adding an op is one ``regist
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -158,7 +159,9 @@ def _probe_dtype_cached(op_name: str, dtypes: tuple[str, ...], ndims: tuple[int,
     op = _REGISTRY[op_name]
     attrs = {k: freeze(v) for k, v in json.loads(attr_key).items()}
     arrays = [np.ones((1,) * nd, dtype=dt) for dt, nd in zip(dtypes, ndims)]
-    return np.asarray(op.impl(np, *arrays, **attrs)).dtype
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # e.g. var(ddof=1) of one element: only the dtype matters here
+        return np.asarray(op.impl(np, *arrays, **attrs)).dtype
 
 
 def probe_dtype(op: str, specs: Sequence[TensorSpec], attrs: Mapping[str, Any]) -> np.dtype:

@@ -17,7 +17,6 @@ from graphscope.profile.events import NodeEvent, RunProfile
 from graphscope.runtime.interpreter import current_lane, execute, execute_profiled
 from graphscope.runtime.plan import Plan
 
-
 # Active recorders (the embedded profiler): each gets ``record(graph, profile)`` for every run made
 # while it is active, so ``@gs.function`` calls inside ``with gs.profile():`` are profiled too.
 recorders: list[Any] = []
@@ -142,3 +141,15 @@ def run(
         pass_log=graph.metadata.get("pass_log"),
     )
     return RunResult([be.to_numpy(o) for o in outputs], prof)
+
+
+def evaluate_all(graph: Graph, inputs: Sequence[Any] | Mapping[str, Any], backend: str | Backend = "numpy") -> dict[int, Any]:
+    """Every node's value (nothing released): for verification and debugging, not for speed."""
+    be = get_backend(backend)
+    plan = get_plan(graph, be)
+    slots = plan.template.copy()
+    for s, v in zip(plan.input_slots, bind_inputs(graph, inputs, be)):
+        slots[s] = v
+    for kernel, args, out, _ in plan.fast_steps:
+        slots[out] = kernel(*[slots[a] for a in args])
+    return {n.id: be.to_numpy(slots[i]) for i, n in enumerate(plan.node_of_slot)}

@@ -1,0 +1,443 @@
+"""The ``graphscope`` command: describe graph and profile files, and profile a graph on random inputs.
+
+    graphscope info model.gsg
+    graphscope run model.gsg --repeat 20 --top 15 --save-profile run.gsprof
+
+Exit codes: 0 success; 2 a usage error or a file that cannot be read or written (one line on
+stderr); 1 the graph failed while running (the node's message on stderr); 130 interrupted (Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class _UsageError(Exception):
+    """A problem with the command line or its files: exit code 2."""
+
+
+# ---------------------------------------------------------------------------------------------
+# formatting
+
+
+def fmt_time(ns: float) -> str:
+    for unit, scale in (("s", 1e9), ("ms", 1e6), ("µs", 1e3)):
+        if ns >= scale:
+            return f"{ns / scale:.3g} {unit}"
+    return f"{ns:.0f} ns"
+
+
+def fmt_bytes(n: float) -> str:
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:.3g} {unit}"
+    return f"{int(n)} B"
+
+
+def fmt_count(n: float, unit: str = "") -> str:
+    for prefix, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.3g} {prefix}{unit}"
+    return f"{int(n)} {unit}".rstrip()
+
+
+def _short_spec(shape: Sequence[int], dtype: str) -> str:
+    from graphscope.ir.spec import TensorSpec
+
+    try:
+        return TensorSpec(tuple(shape), dtype).short()
+    except TypeError:
+        return f"{dtype}[{','.join(map(str, shape))}]"
+
+
+def _short_source(source: str | None) -> str:
+    if not source:
+        return ""
+    path, _, line = source.rpartition(":")
+    return f"{os.path.basename(path)}:{line}" if path else source
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'s' * (n != 1)}"
+
+
+def _consoles() -> tuple[Any, Any]:
+    from rich.console import Console
+
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:  # rich would exit 1; main() ends quietly instead
+            self.quiet = True
+            raise BrokenPipeError
+
+    out = _Console(highlight=False)
+    err = _Console(stderr=True, highlight=False)
+    if not out.is_terminal and "COLUMNS" not in os.environ:
+        out.width = 200  # piped or captured: do not squeeze tables into 80 columns
+    return out, err
+
+
+def _table(*columns: str, title: str | None = None, right: Sequence[str] = ()) -> Any:
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
+    for c in columns:
+        table.add_column(c, justify="right" if c in right else "left", overflow="fold")
+    return table
+
+
+def _text(value: Any) -> Any:
+    """User-provided strings as plain Text, so '[...]' in a node name is never read as markup."""
+    from rich.text import Text
+
+    return Text(str(value))
+
+
+# ---------------------------------------------------------------------------------------------
+# loading
+
+
+def _load(path: str, want: str | None = None) -> Any:
+    """A graph or profile by suffix; GraphFormatError for unreadable files, _UsageError for the wrong kind."""
+    from graphscope.formats import format_for_path
+
+    fmt = format_for_path(path, readable=True)
+    if want is not None and fmt.kind != want:
+        suffixes = ", ".join(f.suffix for f in _formats(want, readable=True))
+        raise _UsageError(f"'{path}' is a {fmt.kind} file; this command needs a {want} ({suffixes})")
+    return fmt.load_file(path)
+
+
+def _formats(kind: str, **flags: bool) -> list[Any]:
+    from graphscope.formats import formats
+
+    return formats(kind, **flags)
+
+
+# ---------------------------------------------------------------------------------------------
+# graphscope info
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from graphscope.profile.events import RunProfile
+
+    obj = _load(args.file)
+    out, _ = _consoles()
+    if isinstance(obj, RunProfile):
+        print_profile_header(out, obj, source=args.file)
+        print_profile(out, obj, top=args.top, source=args.file)
+    else:
+        print_graph_info(out, obj, source=args.file)
+    return EXIT_OK
+
+
+def print_graph_info(out: Any, graph: Any, source: str = "") -> None:
+    from rich.table import Table
+
+    from graphscope.ir.ops import get_op
+
+    compute = [n for n in graph.nodes if n.op not in ("placeholder", "constant")]
+    constants = [n for n in graph.nodes if n.op == "constant"]
+    flops, moved = graph.total_cost()
+    head = Table.grid(padding=(0, 2))
+    head.add_column(style="bold")
+    head.add_column()
+    head.add_row("graph", _text(f"{graph.name}" + (f"  ({source})" if source else "")))
+    for label, nodes in (("inputs", graph.inputs), ("outputs", graph.outputs)):
+        text = ", ".join(f"%{n.id} {n.name}: {n.spec.short()}" for n in nodes) or "none"
+        head.add_row(label, _text(text))
+    head.add_row("nodes", f"{len(graph)} ({_plural(len(compute), 'compute node')}, {_plural(len(constants), 'constant')}, "
+                          f"{_plural(len(graph.inputs), 'input')})")
+    params = graph.parameter_count()
+    head.add_row("parameters", f"{params:,} ({fmt_bytes(sum(n.spec.nbytes for n in constants))})")
+    head.add_row("per run", f"{fmt_count(flops, 'FLOP')}, {fmt_bytes(moved)} moved (estimated from the cost rules)")
+    if graph.metadata.get("pass_log"):
+        head.add_row("passes", _text(", ".join(str(p.get("pass", p.get("name", "?"))) if isinstance(p, dict) else str(p)
+                                               for p in graph.metadata["pass_log"])))
+    out.print(head)
+
+    by_op: dict[str, list[int]] = {}  # op -> [nodes, FLOPs]
+    by_scope: dict[str, list[int]] = {}  # scope -> [nodes, FLOPs] (inputs excluded: they have no scope)
+    for n in graph.nodes:
+        f = get_op(n.op).estimate_cost([i.spec for i in n.inputs], n.spec, n.attrs)[0]
+        groups = [by_op.setdefault(n.op, [0, 0])]
+        if n.op != "placeholder":
+            groups.append(by_scope.setdefault(n.scope or "(top level)", [0, 0]))
+        for acc in groups:
+            acc[0] += 1
+            acc[1] += f
+    out.print()
+    ops = _table("op", "count", "FLOPs", "% FLOPs", title="Ops", right=("count", "FLOPs", "% FLOPs"))
+    for op, (count, f) in sorted(by_op.items(), key=lambda kv: (-kv[1][0], kv[0])):
+        ops.add_row(op, str(count), fmt_count(f), f"{100 * f / flops:.1f}" if flops else "-")
+    out.print(ops)
+    if len(by_scope) > 1 or "(top level)" not in by_scope:
+        limit = 25
+        scopes = _table("scope", "nodes", "FLOPs", title="Scopes", right=("nodes", "FLOPs"))
+        for scope, (count, f) in sorted(by_scope.items())[:limit]:
+            scopes.add_row(_text(scope), str(count), fmt_count(f))
+        out.print(scopes)
+        if len(by_scope) > limit:
+            out.print(f"... and {len(by_scope) - limit} more scopes")
+
+
+# ---------------------------------------------------------------------------------------------
+# graphscope run
+
+
+def random_inputs(graph: Any, seed: int) -> list[np.ndarray]:
+    """Inputs of the declared specs: standard-normal floats, ints in 1..9, random bools (no zero tensors)."""
+    rng = np.random.default_rng(seed)
+    values = []
+    for n in graph.inputs:
+        dt, shape = n.spec.dtype, n.spec.shape
+        if dt.kind == "f":
+            values.append(rng.standard_normal(shape).astype(dt))
+        elif dt.kind in "iu":
+            values.append(rng.integers(1, 10, size=shape).astype(dt))
+        elif dt.kind == "b":
+            values.append(rng.random(shape) < 0.5)
+        else:  # pragma: no cover - TensorSpec admits no other kind
+            raise _UsageError(f"input '{n.name}' has dtype {dt.name}, which random inputs do not cover")
+    return values
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import graphscope as gs
+    from graphscope.errors import BackendUnavailableError, GraphscopeError, NodeExecutionError
+
+    save_fmt = None
+    if args.save_profile:
+        save_fmt = _check_output(args.save_profile)
+    graph = _load(args.file, want="graph")
+    out, err = _consoles()
+    inputs = random_inputs(graph, args.seed)
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    total = args.warmup + args.repeat
+    try:
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=err, transient=True, disable=not err.is_terminal) as bar:
+            task = bar.add_task(f"running '{graph.name}'", total=total)
+            result = gs.run(graph, inputs, profile=True, repeat=args.repeat, warmup=args.warmup,
+                            backend=args.backend, progress=lambda: bar.advance(task))
+    except BackendUnavailableError as exc:
+        raise _UsageError(str(exc)) from None
+    except NodeExecutionError as exc:
+        _error(str(exc))
+        return EXIT_RUN_FAILED
+    except GraphscopeError as exc:
+        _error(f"run failed: {exc}")
+        return EXIT_RUN_FAILED
+    profile = result.profile
+    profile.metadata.update({"command": "graphscope run", "graph_file": os.path.abspath(args.file), "seed": args.seed})
+    print_profile(out, profile, top=args.top, source=args.file)
+    if save_fmt is not None:
+        try:
+            save_fmt.save_file(profile, args.save_profile)
+        except OSError as exc:
+            raise _UsageError(f"cannot write '{args.save_profile}': {exc.strerror or exc}") from None
+        out.print(f"profile saved to {args.save_profile}", markup=False)
+    return EXIT_OK
+
+
+def _check_output(path: str) -> Any:
+    """The profile format for ``path``, checked before a long run rather than after it."""
+    from graphscope.formats import format_for_path
+
+    try:
+        fmt = format_for_path(path, writable=True)
+    except ValueError as exc:
+        raise _UsageError(str(exc)) from None
+    if fmt.kind != "profile":
+        suffixes = ", ".join(f.suffix for f in _formats("profile", writable=True))
+        raise _UsageError(f"cannot save a profile as '{path}': {fmt.suffix} holds a {fmt.kind} (use {suffixes})")
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise _UsageError(f"cannot write '{path}': directory '{directory}' does not exist")
+    if os.path.isdir(path):
+        raise _UsageError(f"cannot write '{path}': it is a directory")
+    return fmt
+
+
+def print_profile_header(out: Any, profile: Any, source: str = "") -> None:
+    from rich.table import Table
+
+    head = Table.grid(padding=(0, 2))
+    head.add_column(style="bold")
+    head.add_column()
+    head.add_row("profile", _text(f"of graph '{profile.graph_name}'" + (f"  ({source})" if source else "")))
+    machine = ", ".join(f"{k} {v}" for k, v in profile.machine.items() if k != "backend")
+    head.add_row("backend", _text(f"{profile.backend} ({machine})" if machine else profile.backend))
+    head.add_row("runs", f"{len(profile.iterations)} measured, {len(profile.warmup_ns)} warm-up")
+    head.add_row("memory", f"inputs {fmt_bytes(profile.input_bytes)}, constants {fmt_bytes(profile.constant_bytes)}, "
+                           f"peak of the run {fmt_bytes(profile.peak_bytes)}")
+    if profile.metadata:
+        head.add_row("recorded", _text(", ".join(f"{k}={v}" for k, v in profile.metadata.items())))
+    out.print(head)
+    out.print()
+
+
+def print_profile(out: Any, profile: Any, *, top: int, source: str = "") -> None:
+    """The slowest nodes and a summary line, from a RunProfile (fresh or loaded from a file)."""
+    times = profile.node_times_ns()
+    medians = {nid: statistics.median(ts) for nid, ts in times.items()}
+    last = {e.node_id: e for e in (profile.iterations[-1] if profile.iterations else [])}
+    total = profile.total_ns
+    ranked = sorted(medians, key=lambda nid: -medians[nid])[:top]
+    title = f"Slowest {len(ranked)} of {len(medians)} nodes — '{profile.graph_name}' on {profile.backend}"
+    table = _table("#", "node", "op", "scope", "source", "shape", "median", "%", "p10", "p90", "allocated", "FLOPs",
+                   title=title, right=("#", "median", "%", "p10", "p90", "allocated", "FLOPs"))
+    for rank, nid in enumerate(ranked, 1):
+        info = profile.nodes[nid]
+        p10, p90 = np.percentile(times[nid], [10, 90])
+        e = last.get(nid)
+        table.add_row(
+            str(rank), _text(info.name), info.op, _text(info.scope), _text(_short_source(info.source)),
+            _short_spec(info.shape, info.dtype), fmt_time(medians[nid]),
+            f"{100 * medians[nid] / total:.1f}" if total else "-", fmt_time(p10), fmt_time(p90),
+            fmt_bytes(e.bytes_allocated) if e else "-", fmt_count(e.flops) if e else "-",
+        )
+    out.print(table)
+    out.print(_text(summary_line(profile)))
+
+
+def summary_line(profile: Any) -> str:
+    n, w = len(profile.iterations), len(profile.warmup_ns)
+    flops = sum(e.flops for e in (profile.iterations[-1] if profile.iterations else []))
+    parts = [f"median total {fmt_time(profile.total_ns)} over {n} run{'s' * (n != 1)} ({w} warm-up)"]
+    if flops and profile.total_ns:
+        parts.append(f"{fmt_count(flops, 'FLOP')} ({fmt_count(flops / profile.total_ns * 1e9, 'FLOP/s')})")
+    peak = f"peak memory {fmt_bytes(profile.peak_bytes)}"
+    if profile.peak_live:
+        shown = [f"{profile.nodes[nid].name} {fmt_bytes(b)}" if nid in profile.nodes else f"%{nid} {fmt_bytes(b)}"
+                 for nid, b in profile.peak_live[:5]]
+        more = len(profile.peak_live) - len(shown)
+        peak += " (live: " + ", ".join(shown) + (f", +{more} more" if more > 0 else "") + ")"
+    parts.append(peak)
+    return " · ".join(parts)
+
+
+# ---------------------------------------------------------------------------------------------
+# the parser
+
+
+def _positive(text: str) -> int:
+    return _int_at_least(text, 1)
+
+
+def _non_negative(text: str) -> int:
+    return _int_at_least(text, 0)
+
+
+def _int_at_least(text: str, low: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < low:
+        raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    import graphscope
+    from graphscope.backends import available_backends
+
+    graph_suffixes = ", ".join(f.suffix for f in _formats("graph", readable=True))
+    profile_in = ", ".join(f.suffix for f in _formats("profile", readable=True))
+    profile_out = ", ".join(f.suffix for f in _formats("profile", writable=True))
+    parser = argparse.ArgumentParser(
+        prog="graphscope",
+        description="Inspect graphscope graph and profile files, and profile a graph on random inputs.",
+        epilog="examples:\n"
+               "  graphscope info model.gsg\n"
+               "  graphscope run model.gsg --repeat 50 --top 10 --save-profile run.gsprof\n"
+               "  graphscope info run.gsprof\n\n"
+               "exit codes: 0 ok, 1 the graph failed while running, 2 usage error or unreadable file,\n"
+               "            130 interrupted",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version",
+                        version=f"graphscope {graphscope.__version__} (numpy {np.__version__}, python {sys.version.split()[0]})")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    info = sub.add_parser(
+        "info", help="describe a graph or profile file",
+        description="Describe a graph file: inputs and outputs with their shapes, node and op counts, parameters, "
+                    "estimated FLOPs and bytes moved per run, and scopes. Given a profile file, show its slowest nodes.",
+    )
+    info.add_argument("file", metavar="FILE", help=f"a graph ({graph_suffixes}) or a profile ({profile_in})")
+    info.add_argument("--top", type=_positive, default=15, metavar="K",
+                      help="for a profile: how many of the slowest nodes to list (default: %(default)s)")
+    info.set_defaults(handler=cmd_info)
+
+    run = sub.add_parser(
+        "run", help="profile a graph on random inputs",
+        description="Run a graph on random inputs of its declared shapes and dtypes (standard-normal floats, "
+                    "integers from 1 to 9, random booleans), timing every node, then list the slowest nodes "
+                    "and the run's total time and peak memory.",
+    )
+    run.add_argument("file", metavar="FILE", help=f"the graph to run ({graph_suffixes})")
+    run.add_argument("--repeat", type=_positive, default=20, metavar="N",
+                     help="measured runs; times are medians over them (default: %(default)s)")
+    run.add_argument("--warmup", type=_non_negative, default=2, metavar="N",
+                     help="runs before measuring, not recorded (default: %(default)s)")
+    run.add_argument("--top", type=_positive, default=15, metavar="K",
+                     help="how many of the slowest nodes to list (default: %(default)s)")
+    run.add_argument("--seed", type=int, default=0, metavar="S",
+                     help="seed of the random inputs (default: %(default)s)")
+    run.add_argument("--backend", choices=available_backends(), default="numpy",
+                     help="backend that runs the graph (default: %(default)s)")
+    run.add_argument("--save-profile", metavar="OUT", default=None,
+                     help=f"also write the profile to OUT ({profile_out}), for the dashboard or 'graphscope info'")
+    run.set_defaults(handler=cmd_run)
+    return parser
+
+
+def _error(message: str) -> None:
+    print(f"graphscope: error: {' '.join(message.split())}", file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code (the console script passes it to sys.exit)."""
+    from graphscope.errors import GraphFormatError
+
+    try:
+        parser = build_parser()
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exc:  # --help, --version, usage errors
+            return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+        if args.command is None:
+            parser.print_usage(sys.stderr)
+            _error("a command is required (try 'graphscope --help')")
+            return EXIT_USAGE
+        return args.handler(args)
+    except KeyboardInterrupt:
+        print("graphscope: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (GraphFormatError, _UsageError) as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    except BrokenPipeError:  # `graphscope info x.gsg | head`: the reader left; not an error
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
