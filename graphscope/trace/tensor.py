@@ -3,6 +3,10 @@
 Inside ``@gs.function`` the arguments become ``Tensor`` objects. Operators, methods and NumPy's
 protocols (``__array_ufunc__``, ``__array_function__``) on a Tensor add nodes to the graph being
 traced instead of computing. Outside a trace the same ops run at once on NumPy arrays (eager mode).
+
+Anything the tracer cannot follow (``if`` on a traced value, ``float(t)``, ``np.asarray(t)``, item
+assignment, an ndarray method graphscope has no op for) raises a TracingError that names the
+user's file and line.
 """
 
 from __future__ import annotations
@@ -13,16 +17,23 @@ from typing import Any
 
 import numpy as np
 
-from graphscope.errors import ShapeError, TracingError
+from graphscope.errors import GraphscopeError, ShapeError, TracingError
 from graphscope.ir.graph import Graph, Node
 from graphscope.ir.ops import get_op
-from graphscope.trace.context import current_graph, current_scope
+from graphscope.trace.context import Trace, _state, current_scope
 from graphscope.trace.source import user_source
 
 _PY_SCALARS = (bool, int, float)
+_ARRAYS = (np.ndarray, np.generic)
+# Comparisons accept Python ints outside the other operand's range (np.int8(1) < 1000 is True).
+_COMPARISONS = frozenset({"equal", "not_equal", "less", "less_equal", "greater", "greater_equal"})
 
 # Observers of eager op calls: fn(op, name_scope, output, start_ns, end_ns). The profiler subscribes.
 eager_observers: list[Callable[[str, str, Any, int, int], None]] = []
+
+
+class UnsupportedAttributeError(TracingError, AttributeError):
+    """An ndarray attribute or method that traced tensors do not have (also an AttributeError)."""
 
 
 class Tensor:
@@ -53,6 +64,14 @@ class Tensor:
         return self.node.spec.size
 
     @property
+    def itemsize(self) -> int:
+        return self.node.spec.dtype.itemsize
+
+    @property
+    def nbytes(self) -> int:
+        return self.node.spec.nbytes
+
+    @property
     def name(self) -> str:
         return self.node.name
 
@@ -66,7 +85,20 @@ class Tensor:
 
     __hash__ = object.__hash__  # __eq__ builds a node, so hashing must stay identity-based
 
+    def __format__(self, spec: str) -> str:
+        if spec:
+            raise _untraceable(f"formatting the value of a traced tensor (format spec {spec!r}): its value is not "
+                               "known while tracing; print(t) shows its shape and dtype")
+        return repr(self)
+
+    def __copy__(self) -> Tensor:
+        return self  # traced values are immutable
+
+    def __deepcopy__(self, memo: dict) -> Tensor:
+        return self
+
     # -- operators ----------------------------------------------------------------------------
+    # There is no __iadd__ & co: ``x += 1`` rebinds x to the functional ``x + 1``, as for tuples.
     def __add__(self, other): return _binary("add", self, other)
     def __radd__(self, other): return _binary("add", other, self)
     def __sub__(self, other): return _binary("sub", self, other)
@@ -93,51 +125,74 @@ class Tensor:
     def __eq__(self, other): return _binary("equal", self, other)  # type: ignore[override]
     def __ne__(self, other): return _binary("not_equal", self, other)  # type: ignore[override]
 
-    def __and__(self, other): return _logical("logical_and", self, other)
-    def __rand__(self, other): return _logical("logical_and", other, self)
-    def __or__(self, other): return _logical("logical_or", self, other)
-    def __ror__(self, other): return _logical("logical_or", other, self)
+    def __and__(self, other): return _logical("logical_and", "&", self, other)
+    def __rand__(self, other): return _logical("logical_and", "&", other, self)
+    def __or__(self, other): return _logical("logical_or", "|", self, other)
+    def __ror__(self, other): return _logical("logical_or", "|", other, self)
+    def __xor__(self, other): return _logical("not_equal", "^", self, other)
+    def __rxor__(self, other): return _logical("not_equal", "^", other, self)
 
     def __invert__(self):
         if self.dtype != np.bool_:
-            raise _untraceable("~ (bitwise not) on a non-bool traced tensor")
+            raise _untraceable(f"~ (bitwise not) on a {self.dtype} traced tensor: only bool tensors are traced (as "
+                               "logical not)")
         return apply_op("logical_not", [self])
 
     # -- conversions the tracer cannot follow ---------------------------------------------------
     def __bool__(self):
         raise _untraceable(
-            "using a traced tensor as a Python bool (if/while/and/or/assert on a traced value); Python "
-            "control flow runs once at trace time: use np.where / gs.ops.where for data-dependent choices"
+            "using a traced tensor as a Python bool (if/while/and/or/not/assert on a traced value): Python "
+            "control flow runs once, at trace time; use np.where(cond, a, b) for a data-dependent choice"
         )
 
     def __float__(self):
-        raise _untraceable("float() of a traced tensor (its value is not known while tracing)")
+        raise _untraceable("float() of a traced tensor: its value is not known while tracing")
 
     def __int__(self):
-        raise _untraceable("int() of a traced tensor (its value is not known while tracing)")
+        raise _untraceable("int() of a traced tensor: its value is not known while tracing")
 
     def __index__(self):
-        raise _untraceable("using a traced tensor as an index or size (its value is not known while tracing)")
+        raise _untraceable("using a traced tensor as a Python int (an index, size or range bound): its value is "
+                           "not known while tracing")
 
     def __complex__(self):
         raise _untraceable("complex() of a traced tensor")
 
     def __array__(self, dtype=None, copy=None):
         raise _untraceable(
-            "converting a traced tensor to a NumPy array (np.asarray/np.array, or a NumPy function graphscope "
-            "does not trace); the value exists only when the graph runs"
+            "np.asarray()/np.array() of a traced tensor (or a NumPy call that converts its arguments): the value "
+            "exists only when the graph runs; to combine tensors use np.stack/np.concatenate"
         )
 
-    def item(self):
-        raise _untraceable(".item() of a traced tensor (its value is not known while tracing)")
+    def item(self, *args):
+        raise _untraceable(".item() of a traced tensor: its value is not known while tracing")
 
     def tolist(self):
-        raise _untraceable(".tolist() of a traced tensor (its value is not known while tracing)")
+        raise _untraceable(".tolist() of a traced tensor: its value is not known while tracing")
 
     def __iter__(self):
         if not self.shape:
             raise TypeError("iteration over a 0-d traced tensor")
         return (self[i] for i in range(self.shape[0]))  # static length: unrolled at trace time
+
+    def __contains__(self, value):
+        raise _untraceable("'in' on a traced tensor: its values are not known while tracing")
+
+    def __setitem__(self, index, value):
+        raise _untraceable(
+            "item assignment on a traced tensor (t[...] = v or t[...] += v): graphs are functional; build a new "
+            "value instead, e.g. with np.where(mask, v, t) or np.concatenate"
+        )
+
+    def __getattr__(self, name: str):
+        # Only reached for attributes Tensor lacks. NumPy probes dunders (__array_interface__ ...)
+        # and expects AttributeError for them.
+        if not name.startswith("_") and hasattr(np.ndarray, name):
+            raise UnsupportedAttributeError(
+                f"cannot trace ndarray.{name} on a traced tensor (graphscope has no op for it)"
+                + _at(user_source(2))
+            )
+        raise AttributeError(f"'Tensor' object has no attribute '{name}'")
 
     # -- NumPy protocols ------------------------------------------------------------------------
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
@@ -150,78 +205,106 @@ class Tensor:
 
         return trace_array_function(func, args, kwargs)
 
-    # -- methods mirroring ndarray's ------------------------------------------------------------
+    # -- methods mirroring ndarray's (the same code as the NumPy functions) ---------------------
     @property
     def T(self) -> Tensor:
         return apply_op("transpose", [self], {"perm": None})
 
-    def reshape(self, *shape, order="C"):
-        _c_order_only("reshape", order)
-        shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
-        return apply_op("reshape", [self], {"shape": tuple(int(d) for d in shape)})
+    @property
+    def mT(self) -> Tensor:
+        if self.ndim < 2:
+            raise _untraceable(f".mT of a {self.ndim}-d traced tensor (needs at least 2 dimensions)")
+        return _nf().swapaxes(self, -1, -2)
+
+    def reshape(self, *shape, order="C", copy=None):
+        if len(shape) == 1 and not isinstance(shape[0], (int, np.integer)):
+            shape = shape[0]
+        return _nf().reshape(self, shape, order=order)
 
     def flatten(self, order="C"):
-        return self.reshape(-1, order=order)
+        return _nf().reshape(self, -1, order=order)
 
-    ravel = flatten
+    def ravel(self, order="C"):
+        return _nf().reshape(self, -1, order=order)
 
     def transpose(self, *axes):
-        axes = axes[0] if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes
-        return apply_op("transpose", [self], {"perm": tuple(axes) if axes else None})
+        if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
+            axes = axes[0]
+        return _nf().transpose(self, axes or None)
 
-    def astype(self, dtype, copy=True):
-        if np.dtype(dtype) == self.dtype and not copy:
-            return self
-        return apply_op("cast", [self], {"dtype": np.dtype(dtype).name})
+    def swapaxes(self, axis1, axis2):
+        return _nf().swapaxes(self, axis1, axis2)
 
-    def _reduce(self, op, axis, keepdims, dtype=None, out=None, **extra):
-        if out is not None:
-            raise _untraceable(f"{op}(out=...) on a traced tensor (graphs do not write into caller arrays)")
-        x = self.astype(dtype, copy=False) if dtype is not None else self
-        return apply_op(op, [x], {"axis": axis, "keepdims": keepdims, **extra})
+    def astype(self, dtype, order="K", casting="unsafe", subok=True, copy=True):
+        return _nf().astype(self, dtype)
 
-    def sum(self, axis=None, dtype=None, out=None, keepdims=False): return self._reduce("sum", axis, keepdims, dtype, out)
-    def mean(self, axis=None, dtype=None, out=None, keepdims=False): return self._reduce("mean", axis, keepdims, dtype, out)
-    def max(self, axis=None, out=None, keepdims=False): return self._reduce("max", axis, keepdims, None, out)
-    def min(self, axis=None, out=None, keepdims=False): return self._reduce("min", axis, keepdims, None, out)
-    def prod(self, axis=None, dtype=None, out=None, keepdims=False): return self._reduce("prod", axis, keepdims, dtype, out)
-    def argmax(self, axis=None, out=None, keepdims=False): return self._reduce("argmax", axis, keepdims, None, out)
-    def argmin(self, axis=None, out=None, keepdims=False): return self._reduce("argmin", axis, keepdims, None, out)
+    def copy(self, order="C"):
+        return self  # traced values are immutable: a copy is the value itself
 
-    def var(self, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
-        return self._reduce("var", axis, keepdims, dtype, out, ddof=ddof)
+    def sum(self, axis=None, dtype=None, out=None, keepdims=False, **kw):
+        return _nf().sum_(self, axis, dtype, out, keepdims, **kw)
 
-    def std(self, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
-        return self._reduce("std", axis, keepdims, dtype, out, ddof=ddof)
+    def mean(self, axis=None, dtype=None, out=None, keepdims=False, **kw):
+        return _nf().mean(self, axis, dtype, out, keepdims, **kw)
 
-    def clip(self, min=None, max=None):  # noqa: A002
-        from graphscope import ops
+    def prod(self, axis=None, dtype=None, out=None, keepdims=False, **kw):
+        return _nf().prod(self, axis, dtype, out, keepdims, **kw)
 
-        return ops.clip(self, min, max)
+    def var(self, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kw):
+        return _nf().var(self, axis, dtype, out, ddof, keepdims, **kw)
+
+    def std(self, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kw):
+        return _nf().std(self, axis, dtype, out, ddof, keepdims, **kw)
+
+    def max(self, axis=None, out=None, keepdims=False, **kw):
+        return _nf().max_(self, axis, out, keepdims, **kw)
+
+    def min(self, axis=None, out=None, keepdims=False, **kw):
+        return _nf().min_(self, axis, out, keepdims, **kw)
+
+    def argmax(self, axis=None, out=None, *, keepdims=False):
+        return _nf().argmax(self, axis, out, keepdims=keepdims)
+
+    def argmin(self, axis=None, out=None, *, keepdims=False):
+        return _nf().argmin(self, axis, out, keepdims=keepdims)
+
+    def all(self, axis=None, out=None, keepdims=False, **kw):
+        return _nf().all_(self, axis, out, keepdims, **kw)
+
+    def any(self, axis=None, out=None, keepdims=False, **kw):
+        return _nf().any_(self, axis, out, keepdims, **kw)
+
+    def clip(self, min=None, max=None, out=None, **kw):  # noqa: A002 - NumPy's own names
+        return _nf().clip(self, min, max, out, **kw)
 
     def squeeze(self, axis=None):
-        from graphscope import ops
+        return _nf().squeeze(self, axis)
 
-        return ops.squeeze(self, axis)
+    def dot(self, b, out=None):
+        return _nf().dot(self, b, out)
+
+    def take(self, indices, axis=None, out=None, mode="raise"):
+        return _nf().take(self, indices, axis, out, mode)
 
     def __getitem__(self, index):
-        from graphscope import ops
-
-        return ops.getitem(self, index)
-
-    def __setitem__(self, index, value):
-        raise _untraceable("item assignment on a traced tensor (graphs are functional: build a new value, "
-                           "e.g. with np.where or np.concatenate)")
+        return _nf().getitem(self, index)
 
 
-def _c_order_only(what: str, order: str) -> None:
-    if order != "C":
-        raise _untraceable(f"{what}(order={order!r}): only C order is traced")
+def _nf():
+    from graphscope.trace import numpy_functions
+
+    return numpy_functions
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _at(where: str | None) -> str:
+    return f" at {where}" if where else ""
 
 
 def _untraceable(what: str) -> TracingError:
-    where = user_source(3)
-    return TracingError(f"cannot trace {what}" + (f" at {where}" if where else ""))
+    return TracingError(f"cannot trace {what}" + _at(user_source(2)))
 
 
 def _binary(op: str, a: Any, b: Any) -> Any:
@@ -230,11 +313,13 @@ def _binary(op: str, a: Any, b: Any) -> Any:
     return apply_op(op, [a, b])
 
 
-def _logical(op: str, a: Any, b: Any) -> Any:
+def _logical(op: str, symbol: str, a: Any, b: Any) -> Any:
+    if not _is_operand(a) or not _is_operand(b):
+        return NotImplemented
     for x in (a, b):
-        dt = x.dtype if isinstance(x, (Tensor, np.ndarray, np.generic)) else np.dtype(type(x))
+        dt = x.dtype if isinstance(x, (Tensor,) + _ARRAYS) else np.dtype(type(x))
         if dt != np.bool_:
-            raise _untraceable(f"bitwise '&'/'|' on {dt} operands (only bool tensors are traced as logical and/or)")
+            raise _untraceable(f"'{symbol}' on a {dt} operand: only bool tensors are traced (as logical and/or/xor)")
     return apply_op(op, [a, b])
 
 
@@ -250,7 +335,11 @@ def is_traced(x: Any) -> bool:
 
 
 def apply_op(op: str, inputs: Sequence[Any], attrs: Mapping[str, Any] | None = None, name: str | None = None) -> Any:
-    """Apply ``op`` to ``inputs``: add a node when any input is traced, else compute eagerly."""
+    """Apply ``op`` to ``inputs``: add a node when any input is traced, else compute eagerly.
+
+    Non-traced inputs of a traced op become constants: NumPy arrays by value (one node per array
+    object), Python scalars as NEP 50 "weak" scalars that take the dtype of the array operands.
+    """
     graph = None
     for x in inputs:
         if isinstance(x, Tensor):
@@ -258,48 +347,97 @@ def apply_op(op: str, inputs: Sequence[Any], attrs: Mapping[str, Any] | None = N
             break
     if graph is None:
         return run_eager(op, inputs, attrs or {})
-    if current_graph() is not graph:
+    traces = _state.traces
+    trace = traces[-1] if traces else None
+    if trace is None or trace.graph is not graph:
         raise TracingError(
-            f"a traced tensor ({inputs[0]!r}) was used outside the trace that made it (a leaked tracer: "
-            f"return it from the function instead of keeping it in a global or attribute)"
+            f"a traced tensor ({x!r}) was used outside the trace that made it (a leaked tracer: return it from "
+            f"the function instead of keeping it in a global or an attribute)" + _at(user_source(2))
         )
     source = user_source(2)
-    tensor_dtypes = [x.dtype for x in inputs if isinstance(x, (Tensor, np.ndarray, np.generic))]
-    nodes = [_as_node(graph, x, tensor_dtypes, source) for x in inputs]
+    nodes: list[Any] = []
+    mixed = False
+    for x in inputs:
+        if isinstance(x, Tensor):
+            if x.graph is not graph:
+                raise TracingError(f"{x!r} belongs to another trace (a leaked tracer)" + _at(source))
+            nodes.append(x.node)
+        else:
+            nodes.append(None)
+            mixed = True
+    if mixed:
+        # A where() condition takes no part in promotion: np.where(c, f16, 0.5) is f16 whatever c is.
+        operands = inputs[1:] if op == "where" else inputs
+        dtypes = [x.dtype for x in operands if isinstance(x, (Tensor,) + _ARRAYS)]
+        for i, x in enumerate(inputs):
+            if nodes[i] is None:
+                nodes[i] = _as_node(trace, op, x, dtypes, source)
     try:
-        node = graph.add_node(op, nodes, attrs, name=name, scope=current_scope(), source=source)
+        node = graph.add_node(op, nodes, attrs, name=name, scope=_state.scope, source=source)
     except ShapeError as exc:
         shapes = ", ".join(n.spec.short() for n in nodes)
         raise ShapeError(f"{exc} [operands: {shapes}]") from None
+    except GraphscopeError:
+        raise
+    except (TypeError, ValueError) as exc:  # e.g. an unsupported dtype, a malformed attribute
+        shapes = ", ".join(n.spec.short() for n in nodes)
+        raise TracingError(f"cannot trace op '{op}' on ({shapes}) with {dict(attrs or {})}: {exc}" + _at(source)) from None
     return Tensor(node, graph)
 
 
-def _as_node(graph: Graph, x: Any, tensor_dtypes: list[np.dtype], source: str | None) -> Node:
-    if isinstance(x, Tensor):
-        if x.graph is not graph:
-            raise TracingError(f"{x!r} belongs to another trace (a leaked tracer)")
-        return x.node
-    if isinstance(x, _PY_SCALARS):
+def _as_node(trace: Trace, op: str, x: Any, dtypes: list[np.dtype], source: str | None) -> Node:
+    if isinstance(x, _ARRAYS):
+        arr = np.asarray(x)
+    elif isinstance(x, _PY_SCALARS):
         # NEP 50: a Python scalar is "weak"; it takes the dtype of the array operands.
-        dtype = np.result_type(*tensor_dtypes, x) if tensor_dtypes else np.asarray(x).dtype
-        return _constant(graph, np.asarray(x, dtype=dtype), source)
-    if isinstance(x, (np.ndarray, np.generic)):
-        return _constant(graph, np.asarray(x), source)
-    raise TracingError(f"cannot use a {type(x).__name__} as an operand in a traced graph" +
-                       (f" at {source}" if source else ""))
+        try:
+            arr = np.asarray(x, dtype=np.result_type(*dtypes, x)) if dtypes else np.asarray(x)
+        except OverflowError as exc:
+            if op not in _COMPARISONS:
+                raise OverflowError(f"{exc} (op '{op}'{_at(source)})") from None
+            arr = np.asarray(x)  # compared exactly, as NumPy does
+    elif isinstance(x, (list, tuple)):
+        try:
+            arr = np.asarray(x)
+        except TracingError:
+            raise TracingError(f"op '{op}': a list/tuple operand holds traced tensors; combine them with "
+                               f"np.stack or np.concatenate" + _at(source)) from None
+    else:
+        raise TracingError(f"cannot use a {type(x).__name__} as an operand of '{op}' in a traced graph" + _at(source))
+    if arr.dtype.kind not in "biuf":
+        raise TracingError(f"cannot use an array of dtype {arr.dtype} as an operand of '{op}' in a traced graph"
+                           + _at(source))
+    return constant_node(trace, arr, source, array=x if isinstance(x, np.ndarray) else None)
 
 
-def _constant(graph: Graph, value: np.ndarray, source: str | None) -> Node:
-    # One node per distinct array object within a trace (weights read twice stay one constant).
-    cache: dict[int, tuple[np.ndarray, Node]] = graph.__dict__.setdefault("_trace_constants", {})
-    if value.ndim > 0:
-        hit = cache.get(id(value))
-        if hit is not None and hit[0] is value:
+def constant_node(trace: Trace, value: np.ndarray, source: str | None, array: Any = None, name: str = "const") -> Node:
+    """The constant node for ``value`` in ``trace``: 0-d values are shared by (dtype, value, scope),
+    an array object read several times stays one node."""
+    scope = _state.scope
+    if value.ndim == 0:
+        key = (value.dtype, value.tobytes(), scope)
+        node = trace.scalars.get(key)
+        if node is None:
+            node = trace.scalars[key] = trace.graph.constant(value, name=name, scope=scope, source=source)
+        return node
+    if array is not None:
+        hit = trace.arrays.get(id(array))
+        if hit is not None and hit[0] is array:
             return hit[1]
-    node = graph.constant(value, name="const", scope=current_scope(), source=source)
-    if value.ndim > 0:
-        cache[id(value)] = (value, node)
+    node = trace.graph.constant(value, name=name, scope=scope, source=source)
+    if array is not None:
+        trace.arrays[id(array)] = (array, node)  # keeps the array alive, so its id stays unique
     return node
+
+
+def constant_tensor(graph: Graph, value: Any, name: str = "const") -> Tensor:
+    """A constant of the trace building ``graph`` as a Tensor (``np.zeros_like(t)`` and friends)."""
+    traces = _state.traces
+    if not traces or traces[-1].graph is not graph:
+        raise TracingError("a traced tensor was used outside the trace that made it (a leaked tracer)"
+                           + _at(user_source(2)))
+    node = constant_node(traces[-1], np.asarray(value), user_source(2), name=name)
+    return Tensor(node, graph)
 
 
 def run_eager(op: str, inputs: Sequence[Any], attrs: Mapping[str, Any]) -> Any:
@@ -314,16 +452,18 @@ def run_eager(op: str, inputs: Sequence[Any], attrs: Mapping[str, Any]) -> Any:
         from graphscope.ir.spec import TensorSpec
 
         # Prefer the op's own shape rule message (names both shapes and the op) to NumPy's.
-        specs = [TensorSpec(np.shape(a), np.asarray(a).dtype) for a in arrays]
         try:
+            specs = [TensorSpec(np.shape(a), np.asarray(a).dtype) for a in arrays]
             opdef.check_arity(len(specs))
             opdef.infer(specs, attrs)
         except ShapeError as shape_exc:
-            where = user_source(2)
-            raise ShapeError(f"{shape_exc}" + (f" at {where}" if where else "")) from None
+            raise ShapeError(f"{shape_exc}" + _at(user_source(2))) from None
+        except Exception:  # noqa: BLE001 - the original error is the better one
+            pass
         raise exc
     if eager_observers:
         t1 = time.perf_counter_ns()
+        scope = current_scope()
         for observer in eager_observers:
-            observer(op, current_scope(), out, t0, t1)
+            observer(op, scope, out, t0, t1)
     return out

@@ -86,7 +86,8 @@ def test_constant_folding_folds_constant_subgraphs_and_respects_the_cap(rng):
     np.testing.assert_allclose(opt.node(into).value, np.sqrt(np.linspace(1, 2, 6) * 2), rtol=1e-6)
     if big is not None:
         assert any(big.id in b[0] and "exceeds the fold cap" in b[1] for b in log.blocked)
-    assert [n.op for n in opt.nodes if n.op != "constant"] == ["placeholder", "mul"] + (["broadcast_to", "sum"] if big else [])
+    remaining = sorted(n.op for n in opt.nodes if n.op != "constant")
+    assert remaining == sorted(["placeholder", "mul"] + (["broadcast_to", "sum"] if big else []))
 
 
 @pytest.mark.parametrize("exact", [True, False])
@@ -125,10 +126,11 @@ def test_x_plus_zero_is_not_exact_for_negative_zero():
     xs = np.array([-0.0, 1.0], np.float32)
     exact, _ = gs.optimize(g, level=2)
     unsafe, _ = gs.optimize(g, level=3)
-    ref = gs.run(g, [xs]).outputs[0]
-    assert ref[0] == np.inf  # 1 / (-0.0 + 0.0) = 1 / +0.0
-    np.testing.assert_array_equal(gs.run(exact, [xs]).outputs[0], ref)
-    assert gs.run(unsafe, [xs]).outputs[0][0] == -np.inf  # the documented level-3 difference
+    with np.errstate(divide="ignore"):
+        ref = gs.run(g, [xs]).outputs[0]
+        assert ref[0] == np.inf  # 1 / (-0.0 + 0.0) = 1 / +0.0
+        np.testing.assert_array_equal(gs.run(exact, [xs]).outputs[0], ref)
+        assert gs.run(unsafe, [xs]).outputs[0][0] == -np.inf  # the documented level-3 difference
 
 
 def test_transposes_compose_when_they_do_not_cancel(rng):
