@@ -17,7 +17,6 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -152,12 +151,11 @@ def broadcast(op: str, specs: Sequence[TensorSpec]) -> tuple[int, ...]:
         raise ShapeError(f"op '{op}': cannot broadcast shapes {shapes}") from None
 
 
-@lru_cache(maxsize=4096)
-def _probe_dtype_cached(op_name: str, dtypes: tuple[str, ...], ndims: tuple[int, ...], attr_key: str) -> np.dtype:
-    import json
+_PROBED: dict[tuple, np.dtype] = {}
 
+
+def _probe(op_name: str, dtypes: tuple[np.dtype, ...], ndims: tuple[int, ...], attrs: Mapping[str, Any]) -> np.dtype:
     op = _REGISTRY[op_name]
-    attrs = {k: freeze(v) for k, v in json.loads(attr_key).items()}
     arrays = [np.ones((1,) * nd, dtype=dt) for dt, nd in zip(dtypes, ndims)]
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # e.g. var(ddof=1) of one element: only the dtype matters here
@@ -168,15 +166,25 @@ def probe_dtype(op: str, specs: Sequence[TensorSpec], attrs: Mapping[str, Any]) 
     """The dtype NumPy itself gives for these operand dtypes: run the reference on 1-element arrays.
 
     This makes type promotion follow NumPy's own rules (NEP 50) exactly, without a hand-kept table.
+    Results are cached by (op, dtypes, ranks, attributes): tracing pays for a probe once per kind.
     """
-    import json
-
-    key = json.dumps(attrs, sort_keys=True, default=str)
+    dtypes = tuple(s.dtype for s in specs)
+    ndims = tuple(len(s.shape) for s in specs)
     try:
-        return _probe_dtype_cached(op, tuple(s.dtype.name for s in specs), tuple(s.ndim for s in specs), key)
+        key = (op, dtypes, ndims, tuple(attrs.items()))
+        hit = _PROBED.get(key)
+    except TypeError:  # an unhashable attribute value: probe without caching
+        key, hit = None, None
+    if hit is not None:
+        return hit
+    try:
+        dt = _probe(op, dtypes, ndims, {k: freeze(v) for k, v in attrs.items()})
     except (TypeError, np.exceptions.DTypePromotionError) as exc:
-        dts = ", ".join(s.dtype.name for s in specs)
-        raise ShapeError(f"op '{op}' does not accept dtypes ({dts}): {exc}") from None
+        names = ", ".join(d.name for d in dtypes)
+        raise ShapeError(f"op '{op}' does not accept dtypes ({names}): {exc}") from None
+    if key is not None:
+        _PROBED[key] = dt
+    return dt
 
 
 def normalize_axis(op: str, axis: int, ndim: int) -> int:

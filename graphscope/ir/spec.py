@@ -14,11 +14,22 @@ _SHORT = {
 }
 
 
+_CHECKED: dict[object, np.dtype] = {}  # dtype-like -> validated dtype (dtype.name is slow in NumPy)
+
+
 def as_dtype(dtype: object) -> np.dtype:
     """Normalize anything NumPy accepts as a dtype; reject dtypes the graph cannot carry."""
+    try:
+        return _CHECKED[dtype]
+    except (KeyError, TypeError):
+        pass
     dt = np.dtype(dtype)  # type: ignore[call-overload]
     if dt.name not in SUPPORTED_DTYPES:
         raise TypeError(f"dtype {dt.name} is not supported (supported: {', '.join(SUPPORTED_DTYPES)})")
+    try:
+        _CHECKED[dtype] = dt
+    except TypeError:
+        pass
     return dt
 
 
