@@ -445,22 +445,23 @@ def run_eager(op: str, inputs: Sequence[Any], attrs: Mapping[str, Any]) -> Any:
     opdef = get_op(op)
     attrs = opdef.normalize_attrs(attrs)
     arrays = [x if isinstance(x, _PY_SCALARS) else np.asarray(x) for x in inputs]
-    t0 = time.perf_counter_ns()
-    try:
-        out = opdef.impl(np, *arrays, **attrs)
-    except Exception as exc:
-        from graphscope.ir.spec import TensorSpec
+    # The op's shape rule runs first, as it does when tracing: eager mode accepts exactly what a
+    # graph accepts, and errors name the op and both shapes rather than NumPy's internals.
+    from graphscope.ir.spec import TensorSpec
 
-        # Prefer the op's own shape rule message (names both shapes and the op) to NumPy's.
-        try:
-            specs = [TensorSpec(np.shape(a), np.asarray(a).dtype) for a in arrays]
-            opdef.check_arity(len(specs))
-            opdef.infer(specs, attrs)
-        except ShapeError as shape_exc:
-            raise ShapeError(f"{shape_exc}" + _at(user_source(2))) from None
-        except Exception:  # noqa: BLE001 - the original error is the better one
-            pass
-        raise exc
+    array_dtypes = [a.dtype for a in arrays if not isinstance(a, _PY_SCALARS)]
+    specs = [
+        TensorSpec((), np.result_type(*array_dtypes, a) if array_dtypes else np.asarray(a).dtype)
+        if isinstance(a, _PY_SCALARS) else TensorSpec(a.shape, a.dtype)
+        for a in arrays
+    ]
+    try:
+        opdef.check_arity(len(specs))
+        opdef.infer(specs, attrs)
+    except ShapeError as exc:
+        raise ShapeError(f"{exc}" + _at(user_source(2))) from None
+    t0 = time.perf_counter_ns()
+    out = opdef.impl(np, *arrays, **attrs)
     if eager_observers:
         t1 = time.perf_counter_ns()
         scope = current_scope()

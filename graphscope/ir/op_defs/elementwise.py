@@ -10,6 +10,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 from graphscope.ir.ops import (
     COMMUTATIVE,
     ELEMENTWISE,
@@ -98,9 +100,14 @@ def _rsqrt(xp, x):
 _custom("rsqrt", 1, _rsqrt, 5, doc="1 / sqrt(x)")
 
 
+def _as_float(x):
+    """Integer and bool inputs as the float dtype ``np.exp`` would give them (float16 for int8, float64 for int64)."""
+    return x if x.dtype.kind == "f" else x.astype(np.promote_types(x.dtype, np.float16))
+
+
 def _sigmoid(xp, x):
     # 1 / (1 + exp(-x)), computed in place on one temporary.
-    t = xp.negative(x)
+    t = xp.negative(_as_float(x))
     xp.exp(t, out=t)
     t += 1
     return xp.reciprocal(t, out=t)
@@ -117,7 +124,8 @@ _custom("relu", 1, _relu, 1, doc="max(x, 0)")
 
 
 def _erf(xp, x):
-    return special(xp, "erf")(x).astype(x.dtype, copy=False)
+    out = special(xp, "erf")(x)
+    return out.astype(x.dtype, copy=False) if x.dtype.kind == "f" else out  # ints: the special function's float
 
 
 _custom("erf", 1, _erf, 20, doc="Gauss error function")
@@ -126,6 +134,7 @@ _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 
 
 def _gelu(xp, x, approximate: str = "none"):
+    x = _as_float(x)
     if approximate == "tanh":
         # 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
         t = x * x
@@ -159,16 +168,16 @@ register_op(
 
 
 def _clip(xp, x, min=None, max=None):  # noqa: A002 - NumPy's own names
+    if min is None and max is None:
+        return x.copy()
     return xp.clip(x, min, max)
-
-
-def _infer_clip(specs: Sequence[TensorSpec], attrs: Mapping[str, Any]) -> TensorSpec:
-    return TensorSpec(specs[0].shape, specs[0].dtype)  # bounds are weak scalars: dtype unchanged
 
 
 register_op(
     OpDef(
-        name="clip", arity=1, infer=_infer_clip, impl=_clip, attrs={"min": None, "max": None},
+        # Bounds are weak scalars (NEP 50): float32 stays float32, but an int array clipped to a float
+        # bound becomes float64 as in NumPy, so the dtype comes from the probe.
+        name="clip", arity=1, infer=_infer("clip"), impl=_clip, attrs={"min": None, "max": None},
         cost=elementwise_cost(2), groups=frozenset({ELEMENTWISE}), doc="clip(x, min, max) with scalar bounds",
     )
 )

@@ -52,7 +52,10 @@ register_op(OpDef(
 
 
 def _einsum(xp, *operands, equation: str):
-    return xp.einsum(equation, *operands, optimize=True)
+    out = xp.einsum(equation, *operands, optimize=True)
+    if len(operands) == 1 and xp.may_share_memory(out, operands[0]):
+        out = out.copy()  # a pure transposition comes back as a view; einsum is not a VIEW op
+    return out
 
 
 def _infer_einsum(specs: Sequence[TensorSpec], attrs: Mapping[str, Any]) -> TensorSpec:

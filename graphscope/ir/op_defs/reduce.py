@@ -27,8 +27,8 @@ def _reduction(name: str, fn: str, flops: int = 1, extra: Mapping[str, Any] | No
 
     def infer(specs: Sequence[TensorSpec], attrs: Mapping[str, Any]) -> TensorSpec:
         x = specs[0]
-        if x.size == 0 and name in ("max", "min"):
-            raise ShapeError(f"op '{name}': zero-size operand {x.shape} has no {name}")
+        if name in ("max", "min") and any(x.shape[a] == 0 for a in normalize_axes(name, attrs["axis"], x.ndim)):
+            raise ShapeError(f"op '{name}': zero-size operand {x.shape} has no {name} along axis {attrs['axis']}")
         return TensorSpec(reduced_shape(name, x.shape, attrs["axis"], attrs["keepdims"]), probe_dtype(name, specs, attrs))
 
     def cost(specs, out, attrs):
@@ -56,14 +56,16 @@ def _arg_reduction(name: str) -> None:
 
     def infer(specs: Sequence[TensorSpec], attrs: Mapping[str, Any]) -> TensorSpec:
         x, axis = specs[0], attrs["axis"]
-        if x.size == 0:
-            raise ShapeError(f"op '{name}': zero-size operand {x.shape}")
         if axis is None:
+            if x.size == 0:
+                raise ShapeError(f"op '{name}': zero-size operand {x.shape}")
             shape = (1,) * x.ndim if attrs["keepdims"] else ()
         else:
             if not isinstance(axis, int):
                 raise ShapeError(f"op '{name}': axis must be one int or None, got {axis!r}")
             ax = normalize_axis(name, axis, x.ndim)
+            if x.ndim and x.shape[ax] == 0:
+                raise ShapeError(f"op '{name}': zero-size axis {axis} of operand {x.shape}")
             shape = reduced_shape(name, x.shape, ax, attrs["keepdims"])
         return TensorSpec(shape, "int64")
 
