@@ -27,6 +27,9 @@ from graphscope.ir.spec import TensorSpec
 from graphscope.passes.pipeline import OptimizationLog, optimize
 from graphscope.passes.verify import VerificationError, verify
 from graphscope.profile.events import NodeEvent, RunProfile
+
+# Last: the profiler function shadows the ``graphscope.profile`` subpackage attribute (gs.profile()).
+from graphscope.profile.profiler import profile
 from graphscope.runtime.run import RunResult, run
 from graphscope.trace.context import name_scope
 from graphscope.trace.function import Function, RetracingWarning, function
@@ -65,5 +68,5 @@ __all__ = [
     "BackendUnavailableError", "Function", "Graph", "GraphError", "GraphFormatError", "GraphscopeError", "Node",
     "NodeEvent", "NodeExecutionError", "OptimizationLog", "RetracingWarning", "RunProfile", "RunResult", "ShapeError",
     "TensorSpec", "TracingError", "UnknownOpError", "VerificationError", "config", "constant", "function", "load",
-    "load_profile", "name_scope", "ops", "optimize", "run", "save", "save_profile", "verify",
+    "load_profile", "name_scope", "ops", "optimize", "profile", "run", "save", "save_profile", "verify",
 ]

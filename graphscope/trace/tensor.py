@@ -28,8 +28,9 @@ _ARRAYS = (np.ndarray, np.generic)
 # Comparisons accept Python ints outside the other operand's range (np.int8(1) < 1000 is True).
 _COMPARISONS = frozenset({"equal", "not_equal", "less", "less_equal", "greater", "greater_equal"})
 
-# Observers of eager op calls: fn(op, name_scope, output, start_ns, end_ns). The profiler subscribes.
-eager_observers: list[Callable[[str, str, Any, int, int], None]] = []
+# Observers of eager op calls: fn(op, name_scope, output, start_ns, end_ns, inputs, attrs).
+# The embedded profiler subscribes.
+eager_observers: list[Callable[..., None]] = []
 
 
 class UnsupportedAttributeError(TracingError, AttributeError):
@@ -466,5 +467,5 @@ def run_eager(op: str, inputs: Sequence[Any], attrs: Mapping[str, Any]) -> Any:
         t1 = time.perf_counter_ns()
         scope = current_scope()
         for observer in eager_observers:
-            observer(op, scope, out, t0, t1)
+            observer(op, scope, out, t0, t1, arrays, attrs)
     return out

@@ -156,7 +156,7 @@ def test_gs_ops_on_numpy_arrays_compute_at_once(rng, same):
 def test_eager_ops_report_to_observers_with_scope(rng):
     seen = []
 
-    def observer(op, scope, out, t0, t1):
+    def observer(op, scope, out, t0, t1, inputs, attrs):
         seen.append((op, scope, out.shape, t1 >= t0))
 
     trace_tensor.eager_observers.append(observer)
