@@ -57,9 +57,9 @@ def bench_samples(names: list[str], rounds: int) -> list[str]:
         fn, inputs = samples.model(name)
         graph = fn.get_graph(*inputs)
         med = interleaved({
-            "eager": lambda: fn.python_function(*inputs),
-            "graph": lambda: gs.run(graph, inputs),
-            "profiled": lambda: gs.run(graph, inputs, profile=True),
+            "eager": lambda fn=fn, inputs=inputs: fn.python_function(*inputs),
+            "graph": lambda graph=graph, inputs=inputs: gs.run(graph, inputs),
+            "profiled": lambda graph=graph, inputs=inputs: gs.run(graph, inputs, profile=True),
         }, rounds)
         rows.append(
             f"| {name} | {len(graph)} | {med['eager']:.2f} | {med['graph']:.2f} | {med['graph'] / med['eager']:.3f}x "
@@ -125,7 +125,7 @@ def bench_tracing(rounds: int) -> list[str]:
 
     def generated(n: int = 10_000):
         def body(x, y):
-            for i in range(n // 4):
+            for _ in range(n // 4):
                 x = np.tanh(x * 1.0001 + y) - 0.5
             return x
         a = np.ones((8, 8), np.float32)
