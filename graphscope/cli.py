@@ -1,7 +1,15 @@
-"""The ``graphscope`` command: describe graph and profile files, and profile a graph on random inputs.
+"""The ``graphscope`` command: describe graph and profile files, profile graphs, write reports and renderings.
 
     graphscope info model.gsg
     graphscope run model.gsg --repeat 20 --top 15 --save-profile run.gsprof
+    graphscope profile model.gsg --level 2 --repeat 20 --html report.html --trace trace.json --json report.json
+    graphscope report run.gsprof --html report.html
+    graphscope compare base.gsprof new.gsprof
+    graphscope render model.gsg --optimized -o graph.svg --color time
+
+The report outputs (--json, --html, --trace) are the formats of kind "report" in
+``graphscope.formats``, and ``render -o`` takes the suffixes of kind "rendering": a format
+registered there appears here without a change to this file.
 
 Exit codes: 0 success; 2 a usage error or a file that cannot be read or written (one line on
 stderr); 1 the graph failed while running (the node's message on stderr); 130 interrupted (Ctrl-C).
@@ -70,7 +78,7 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'s' * (n != 1)}"
 
 
-def _consoles() -> tuple[Any, Any]:
+def _consoles(markup: bool = True) -> tuple[Any, Any]:
     from rich.console import Console
 
     class _Console(Console):
@@ -78,7 +86,7 @@ def _consoles() -> tuple[Any, Any]:
             self.quiet = True
             raise BrokenPipeError
 
-    out = _Console(highlight=False)
+    out = _Console(highlight=False, markup=markup, emoji=markup)
     err = _Console(stderr=True, highlight=False)
     if not out.is_terminal and "COLUMNS" not in os.environ:
         out.width = 200  # piped or captured: do not squeeze tables into 80 columns
@@ -212,43 +220,60 @@ def random_inputs(graph: Any, seed: int) -> list[np.ndarray]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    import graphscope as gs
-    from graphscope.errors import BackendUnavailableError, GraphscopeError, NodeExecutionError
-
     save_fmt = None
     if args.save_profile:
         save_fmt = _check_output(args.save_profile)
     graph = _load(args.file, want="graph")
     out, err = _consoles()
-    inputs = random_inputs(graph, args.seed)
-
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    total = args.warmup + args.repeat
     try:
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=err, transient=True, disable=not err.is_terminal) as bar:
-            task = bar.add_task(f"running '{graph.name}'", total=total)
-            result = gs.run(graph, inputs, profile=True, repeat=args.repeat, warmup=args.warmup,
-                            backend=args.backend, progress=lambda: bar.advance(task))
-    except BackendUnavailableError as exc:
-        raise _UsageError(str(exc)) from None
-    except NodeExecutionError as exc:
+        profile = _profile_run(graph, err, seed=args.seed, repeat=args.repeat, warmup=args.warmup, backend=args.backend)
+    except _RunFailed as exc:
         _error(str(exc))
         return EXIT_RUN_FAILED
-    except GraphscopeError as exc:
-        _error(f"run failed: {exc}")
-        return EXIT_RUN_FAILED
-    profile = result.profile
     profile.metadata.update({"command": "graphscope run", "graph_file": os.path.abspath(args.file), "seed": args.seed})
     print_profile(out, profile, top=args.top, source=args.file)
     if save_fmt is not None:
-        try:
-            save_fmt.save_file(profile, args.save_profile)
-        except OSError as exc:
-            raise _UsageError(f"cannot write '{args.save_profile}': {exc.strerror or exc}") from None
-        out.print(f"profile saved to {args.save_profile}", markup=False)
+        _save_profile(out, save_fmt, profile, args.save_profile)
     return EXIT_OK
+
+
+class _RunFailed(Exception):
+    """The graph failed while running (or optimizing): exit code 1 with this message."""
+
+
+def _profile_run(graph: Any, err: Any, *, seed: int, repeat: int, warmup: int, backend: str = "numpy",
+                 parallel: bool = False, what: str = "running") -> Any:
+    """A RunProfile of ``graph`` on random inputs, with a progress bar on a terminal's stderr."""
+    import graphscope as gs
+    from graphscope.errors import BackendUnavailableError, GraphscopeError, NodeExecutionError
+
+    inputs = random_inputs(graph, seed)
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    total = warmup + repeat
+    extra = {"parallel": True} if parallel else {}
+    try:
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=err, transient=True, disable=not err.is_terminal) as bar:
+            task = bar.add_task(f"{what} '{graph.name}'", total=total)
+            result = gs.run(graph, inputs, profile=True, repeat=repeat, warmup=warmup, backend=backend,
+                            progress=lambda: bar.advance(task), **extra)
+    except BackendUnavailableError as exc:
+        raise _UsageError(str(exc)) from None
+    except NodeExecutionError as exc:
+        raise _RunFailed(str(exc)) from None
+    except GraphscopeError as exc:
+        raise _RunFailed(f"run failed: {exc}") from None
+    return result.profile
+
+
+def _save_profile(out: Any, fmt: Any, profile: Any, path: str) -> None:
+    try:
+        fmt.save_file(profile, path)
+    except OSError as exc:
+        raise _UsageError(f"cannot write '{path}': {exc.strerror or exc}") from None
+    out.print(f"profile saved to {path}", markup=False)
 
 
 def _check_output(path: str) -> Any:
@@ -262,12 +287,16 @@ def _check_output(path: str) -> Any:
     if fmt.kind != "profile":
         suffixes = ", ".join(f.suffix for f in _formats("profile", writable=True))
         raise _UsageError(f"cannot save a profile as '{path}': {fmt.suffix} holds a {fmt.kind} (use {suffixes})")
+    _check_target(path)
+    return fmt
+
+
+def _check_target(path: str) -> None:
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise _UsageError(f"cannot write '{path}': directory '{directory}' does not exist")
     if os.path.isdir(path):
         raise _UsageError(f"cannot write '{path}': it is a directory")
-    return fmt
 
 
 def print_profile_header(out: Any, profile: Any, source: str = "") -> None:
@@ -329,6 +358,232 @@ def summary_line(profile: Any) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
+# graphscope profile / report / compare: the analysis report and its files
+
+
+def _report_formats() -> list[Any]:
+    """The registered report outputs (--json, --html, --trace, ...): write-only formats of kind "report"."""
+    return _formats("report", writable=True)
+
+
+def _check_report_outputs(args: argparse.Namespace) -> list[tuple[Any, str]]:
+    """(format, path) for every report output asked for, checked before any long work."""
+    outputs = []
+    for fmt in _report_formats():
+        path = getattr(args, f"out_{fmt.name}", None)
+        if path:
+            _check_target(path)
+            outputs.append((fmt, path))
+    return outputs
+
+
+def _exporter(fmt: Any) -> Any:
+    """The save function of a registered format (called with keyword options the registry's save_file cannot pass)."""
+    import importlib
+
+    module, _, func = fmt.save.partition(":")
+    return getattr(importlib.import_module(module), func)
+
+
+def _analyze(profile: Any, err: Any) -> Any:
+    from graphscope.profile.analysis import analyze
+
+    if not err.is_terminal:
+        return analyze(profile)
+    with err.status("analyzing (the first run on a machine measures its peaks, about a second)"):
+        return analyze(profile)
+
+
+def _print_report(report: Any, top: int) -> None:
+    from rich.console import Group
+
+    from graphscope.profile.text import report_renderables
+
+    out, _ = _consoles(markup=False)
+    out.print(Group(*report_renderables(report, top)))
+
+
+def _write_reports(outputs: list[tuple[Any, str]], profile: Any, report: Any, args: argparse.Namespace) -> list[str]:
+    """Write the report files; returns one line per file for the caller to print (after the report, so a
+    reader that closes the pipe early, `graphscope profile ... | head`, still gets every file)."""
+    _, err = _consoles()
+    done = []
+    for fmt, path in outputs:
+        save = _exporter(fmt)
+        try:
+            if err.is_terminal:
+                with err.status(f"writing {fmt.description} to {path}"):
+                    save(profile, path, report=report, max_events=args.max_events, top=max(args.top, 25))
+            else:
+                save(profile, path, report=report, max_events=args.max_events, top=max(args.top, 25))
+        except OSError as exc:
+            raise _UsageError(f"cannot write '{path}': {exc.strerror or exc}") from None
+        done.append(f"wrote {fmt.description} to {path} ({fmt_bytes(os.path.getsize(path))})")
+    return done
+
+
+def cmd_profile(args: argparse.Namespace) -> int:
+    import graphscope as gs
+    from graphscope.errors import GraphscopeError
+
+    save_fmt = _check_output(args.save_profile) if args.save_profile else None
+    outputs = _check_report_outputs(args)
+    graph = _load(args.file, want="graph")
+    out, err = _consoles()
+    if args.level > 0:
+        try:
+            graph, log = gs.optimize(graph, level=args.level)
+        except (GraphscopeError, AssertionError) as exc:
+            _error(f"optimization at level {args.level} failed: {exc}")
+            return EXIT_RUN_FAILED
+        changed = [p.summary().split(" (")[0] for p in log.passes if p.changed]
+        out.print(_text(f"optimized '{graph.name}' at level {args.level}: {log.nodes_before} -> {log.nodes_after} nodes"
+                        + (f" ({'; '.join(changed)})" if changed else " (no change)")))
+    try:
+        profile = _profile_run(graph, err, seed=args.seed, repeat=args.repeat, warmup=args.warmup, backend=args.backend,
+                               parallel=args.parallel, what="profiling")
+    except _RunFailed as exc:
+        _error(str(exc))
+        return EXIT_RUN_FAILED
+    profile.metadata.update({"command": "graphscope profile", "graph_file": os.path.abspath(args.file), "seed": args.seed,
+                             "optimization_level": args.level})
+    report = _analyze(profile, err)
+    if save_fmt is not None:
+        try:
+            save_fmt.save_file(profile, args.save_profile)
+        except OSError as exc:
+            raise _UsageError(f"cannot write '{args.save_profile}': {exc.strerror or exc}") from None
+    done = _write_reports(outputs, profile, report, args)
+    out.print()
+    _print_report(report, args.top)
+    if save_fmt is not None:
+        out.print(f"profile saved to {args.save_profile}", markup=False)
+    for line in done:
+        out.print(_text(line))
+    return EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    outputs = _check_report_outputs(args)
+    profile = _load(args.file, want="profile")
+    _, err = _consoles()
+    report = _analyze(profile, err)
+    done = _write_reports(outputs, profile, report, args)
+    _print_report(report, args.top)
+    out, _ = _consoles()
+    for line in done:
+        out.print(_text(line))
+    return EXIT_OK
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from rich.console import Group
+
+    from graphscope.profile.compare import compare
+    from graphscope.profile.text import comparison_renderables
+
+    if args.json:
+        _check_target(args.json)
+    before = _load(args.before, want="profile")
+    after = _load(args.after, want="profile")
+    comparison = compare(before, after)
+    out, _ = _consoles(markup=False)
+    out.print(Group(*comparison_renderables(comparison, args.top)))
+    if args.json:
+        from graphscope.formats.report_json import save_comparison_json
+
+        try:
+            save_comparison_json(comparison, args.json)
+        except OSError as exc:
+            raise _UsageError(f"cannot write '{args.json}': {exc.strerror or exc}") from None
+        out.print(_text(f"wrote the comparison to {args.json}"))
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------------------------
+# graphscope render
+
+
+def _rendering_format(path: str) -> Any:
+    from graphscope.formats import format_for_path
+
+    suffixes = ", ".join(f.suffix for f in _formats("rendering", writable=True))
+    try:
+        fmt = format_for_path(path, writable=True)
+    except ValueError:
+        raise _UsageError(f"cannot render to '{path}': use one of {suffixes}") from None
+    if fmt.kind != "rendering":
+        raise _UsageError(f"cannot render to '{path}': {fmt.suffix} holds a {fmt.kind} (use {suffixes})")
+    _check_target(path)
+    return fmt
+
+
+def _stage_path(path: str, k: int, name: str, suffix: str) -> str:
+    stem = path[: -len(suffix)] if path.lower().endswith(suffix.lower()) else path
+    return f"{stem}.{k}-{name}{suffix}"
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    import graphscope as gs
+    from graphscope.errors import GraphscopeError
+    from graphscope.profile.events import RunProfile
+    from graphscope.viz import dot
+
+    fmt = _rendering_format(args.output)
+    obj = _load(args.file)
+    is_profile = isinstance(obj, RunProfile)
+    if is_profile and (args.optimized or args.diff or args.stages):
+        raise _UsageError(f"'{args.file}' is a profile: --optimized, --diff and --stages need a graph file "
+                          f"({', '.join(f.suffix for f in _formats('graph', readable=True))})")
+    profile = _load(args.profile, want="profile") if args.profile else (obj if is_profile else None)
+    color = args.color or ("time" if profile is not None else "none")
+    out, err = _consoles()
+    graph, optimized, log = obj, None, None
+    if not is_profile and (args.optimized or args.diff or args.stages):
+        try:
+            optimized, log = gs.optimize(obj, level=args.level)
+        except (GraphscopeError, AssertionError) as exc:
+            _error(f"optimization at level {args.level} failed: {exc}")
+            return EXIT_RUN_FAILED
+    how = ""
+    if color != "none" and profile is None:
+        target = optimized if optimized is not None else graph
+        try:
+            profile = _profile_run(target, err, seed=args.seed, repeat=args.repeat, warmup=1, what="profiling")
+        except _RunFailed as exc:
+            _error(str(exc))
+            return EXIT_RUN_FAILED
+        how = f", {color} from {args.repeat} profiled runs on random inputs"
+    elif color != "none":
+        how = f", {color} from {args.profile or args.file}"
+    options = {"profile": profile, "color": color, "collapse_depth": args.collapse_depth,
+               "max_nodes": args.max_nodes or None, "show_constants": not args.no_constants}
+    if args.stages:
+        jobs = [(_stage_path(args.output, k, name, fmt.suffix), r)
+                for k, (name, r) in enumerate(dot.stage_renderings(graph, args.level, **options))]
+    elif args.diff:
+        jobs = [(args.output, dot.diff_dot(graph, optimized, pass_log=log, after_label=f"after level {args.level}",
+                                           **options))]
+    else:
+        jobs = [(args.output, dot.to_dot(optimized if optimized is not None else graph, **options))]
+    for path, rendering in jobs:
+        try:
+            if err.is_terminal and fmt.name != "dot":
+                with err.status(f"laying out {rendering.boxes} boxes for {path}"):
+                    fmt.save_file(rendering, path)
+            else:
+                fmt.save_file(rendering, path)
+        except dot.GraphvizError as exc:
+            raise _UsageError(str(exc)) from None
+        except OSError as exc:
+            raise _UsageError(f"cannot write '{path}': {exc.strerror or exc}") from None
+        depth = f", scopes collapsed at depth {rendering.collapse_depth}" if rendering.collapse_depth else ""
+        chains = ", chains merged" if rendering.chains_merged else ""
+        out.print(_text(f"wrote {path}: {rendering.summary}{depth}{chains}{how}"))
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------------------------
 # the parser
 
 
@@ -359,11 +614,16 @@ def build_parser() -> argparse.ArgumentParser:
     profile_out = ", ".join(f.suffix for f in _formats("profile", writable=True))
     parser = argparse.ArgumentParser(
         prog="graphscope",
-        description="Inspect graphscope graph and profile files, and profile a graph on random inputs.",
+        description="Inspect graphscope graph and profile files, profile a graph on random inputs, write reports "
+                    "(text, JSON, HTML, Chrome trace), compare profiles and render graphs with Graphviz.",
         epilog="examples:\n"
                "  graphscope info model.gsg\n"
                "  graphscope run model.gsg --repeat 50 --top 10 --save-profile run.gsprof\n"
-               "  graphscope info run.gsprof\n\n"
+               "  graphscope info run.gsprof\n"
+               "  graphscope profile model.gsg --level 2 --html report.html --trace trace.json --json report.json\n"
+               "  graphscope report run.gsprof --html report.html\n"
+               "  graphscope compare base.gsprof new.gsprof\n"
+               "  graphscope render model.gsg --optimized -o graph.svg --color time\n\n"
                "exit codes: 0 ok, 1 the graph failed while running, 2 usage error or unreadable file,\n"
                "            130 interrupted",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -402,7 +662,119 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--save-profile", metavar="OUT", default=None,
                      help=f"also write the profile to OUT ({profile_out}), for the dashboard or 'graphscope info'")
     run.set_defaults(handler=cmd_run)
+    _add_profile_parsers(sub, graph_suffixes, profile_in, profile_out)
     return parser
+
+
+def _add_report_outputs(p: argparse.ArgumentParser) -> None:
+    from graphscope.formats.chrome_trace import DEFAULT_MAX_EVENTS
+
+    group = p.add_argument_group("report files (any combination)")
+    for fmt in _report_formats():
+        group.add_argument(f"--{fmt.name}", metavar="OUT", default=None, dest=f"out_{fmt.name}",
+                           help=f"write the {fmt.description} to OUT (e.g. report{fmt.suffix})")
+    group.add_argument("--max-events", type=_positive, default=DEFAULT_MAX_EVENTS, metavar="N",
+                       help="size budget of the trace: past N events, iterations after the first few are aggregated "
+                            "into one median iteration (default: %(default)s)")
+
+
+def _add_profile_parsers(sub: Any, graph_suffixes: str, profile_in: str, profile_out: str) -> None:
+    from graphscope.backends import available_backends
+    from graphscope.passes.pipeline import LEVELS
+    from graphscope.viz.dot import COLORS, DEFAULT_MAX_NODES
+
+    levels = sorted(LEVELS)
+    prof = sub.add_parser(
+        "profile", help="optimize and profile a graph, print the bottleneck report, write report files",
+        description="Optimize a graph at --level, run it on random inputs (like 'graphscope run') timing every node, "
+                    "and print the bottleneck report: slowest nodes, time by op and scope, roofline bounds, critical "
+                    "path, memory peak and recommendations. Optionally write the report as JSON, a self-contained "
+                    "HTML page and a Chrome trace (open it in https://ui.perfetto.dev), and save the profile.",
+    )
+    prof.add_argument("file", metavar="FILE", help=f"the graph to profile ({graph_suffixes})")
+    prof.add_argument("--level", type=int, choices=levels, default=2,
+                      help="optimization level before running: 0 none, 1 exact cleanups, 2 adds fusion and memory "
+                           "planning, 3 adds inexact rewrites (default: %(default)s)")
+    prof.add_argument("--repeat", type=_positive, default=20, metavar="N",
+                      help="measured runs; times are medians over them (default: %(default)s)")
+    prof.add_argument("--warmup", type=_non_negative, default=2, metavar="N",
+                      help="runs before measuring, not recorded (default: %(default)s)")
+    prof.add_argument("--top", type=_positive, default=10, metavar="K",
+                      help="how many of the slowest nodes the text report lists (default: %(default)s)")
+    prof.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the random inputs (default: %(default)s)")
+    prof.add_argument("--backend", choices=available_backends(), default="numpy",
+                      help="backend that runs the graph (default: %(default)s)")
+    prof.add_argument("--parallel", action="store_true",
+                      help="run independent nodes side by side on a thread pool (one timeline lane per thread)")
+    prof.add_argument("--save-profile", metavar="OUT", default=None,
+                      help=f"also write the profile to OUT ({profile_out}), for 'graphscope report', 'compare' or the dashboard")
+    _add_report_outputs(prof)
+    prof.set_defaults(handler=cmd_profile)
+
+    rep = sub.add_parser(
+        "report", help="the bottleneck report of a saved profile, and its report files",
+        description="Print the bottleneck report of a saved profile (the same report 'graphscope profile' prints) and "
+                    "optionally write it as JSON, HTML or a Chrome trace. The peaks of the machine that made the "
+                    "profile are used when it recorded them, else this machine's.",
+    )
+    rep.add_argument("file", metavar="PROFILE", help=f"a saved profile ({profile_in})")
+    rep.add_argument("--top", type=_positive, default=10, metavar="K",
+                     help="how many of the slowest nodes the text report lists (default: %(default)s)")
+    _add_report_outputs(rep)
+    rep.set_defaults(handler=cmd_report)
+
+    cmp_ = sub.add_parser(
+        "compare", help="what got faster or slower between two profiles",
+        description="Compare two saved profiles (e.g. before and after a change, or a graph and its optimized "
+                    "version): the overall speedup with confidence intervals, per-node changes (nodes matched by "
+                    "name, then by provenance, so a fused node is compared with the nodes it replaced), per-op-type "
+                    "changes, and the nodes only one side has. Deltas are NEW - BASE: positive is slower.",
+    )
+    cmp_.add_argument("before", metavar="BASE", help=f"the baseline profile ({profile_in})")
+    cmp_.add_argument("after", metavar="NEW", help=f"the profile to compare with it ({profile_in})")
+    cmp_.add_argument("--top", type=_positive, default=15, metavar="K",
+                      help="how many nodes and op types to list (default: %(default)s)")
+    cmp_.add_argument("--json", metavar="OUT", default=None,
+                      help="also write the comparison as JSON (format 'graphscope-comparison') to OUT")
+    cmp_.set_defaults(handler=cmd_compare)
+
+    rendering_suffixes = ", ".join(f.suffix for f in _formats("rendering", writable=True))
+    ren = sub.add_parser(
+        "render", help="draw a graph with Graphviz (SVG, PNG or DOT)",
+        description="Draw a graph (or a profile's graph) with nodes grouped in clusters by name scope, labelled with "
+                    "op and shape, optionally coloured by time or memory share from a profile. Large graphs collapse "
+                    "scopes into one box each (node count and summed time) so they stay readable and lay out fast. "
+                    "--diff draws before and after optimization side by side with removed, merged, rewritten and "
+                    "fused nodes marked; --stages writes one such drawing per pass of the level.",
+    )
+    ren.add_argument("file", metavar="FILE", help=f"a graph ({graph_suffixes}) or a profile ({profile_in})")
+    ren.add_argument("-o", "--output", metavar="OUT", required=True,
+                     help=f"the file to write; its suffix picks the format ({rendering_suffixes})")
+    ren.add_argument("--optimized", action="store_true", help="draw the graph optimized at --level")
+    ren.add_argument("--diff", action="store_true",
+                     help="draw the graph before and after optimization at --level side by side, changes marked")
+    ren.add_argument("--stages", action="store_true",
+                     help="write one drawing per pipeline stage: OUT's name + '.0-original', '.1-<pass>', ... "
+                          "(each pass as before | after)")
+    ren.add_argument("--level", type=int, choices=levels, default=2,
+                     help="optimization level for --optimized, --diff and --stages (default: %(default)s)")
+    ren.add_argument("--profile", metavar="PROFILE", default=None,
+                     help=f"a saved profile ({profile_in}) whose times or memory colour the nodes (matched by id and name)")
+    ren.add_argument("--color", choices=COLORS, default=None,
+                     help="fill nodes by their share of node time or of the memory peak; without --profile the graph "
+                          "is profiled on random inputs first (default: time with a profile, else none)")
+    ren.add_argument("--collapse-depth", type=_positive, default=None, metavar="N",
+                     help="draw every name scope at depth N (1 = top-level scopes) as one box with its node count "
+                          "and summed time")
+    ren.add_argument("--max-nodes", type=_non_negative, default=DEFAULT_MAX_NODES, metavar="N",
+                     help="without --collapse-depth, collapse scopes automatically (then linear chains) when more "
+                          "than N boxes would be drawn; 0 never collapses (default: %(default)s)")
+    ren.add_argument("--no-constants", action="store_true", help="leave constants (weights) out of the drawing")
+    ren.add_argument("--repeat", type=_positive, default=3, metavar="N",
+                     help="measured runs when profiling for --color without --profile (default: %(default)s)")
+    ren.add_argument("--seed", type=int, default=0, metavar="S",
+                     help="seed of the random inputs when profiling (default: %(default)s)")
+    ren.set_defaults(handler=cmd_render)
 
 
 def _error(message: str) -> None:

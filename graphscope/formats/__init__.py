@@ -121,4 +121,22 @@ register_format(FileFormat("graphscope-graph", ".gsg", "graph", "graphscope.form
 register_format(FileFormat("graphscope-profile", ".gsprof", "profile", "graphscope.formats.profile_file:load_profile",
                            "graphscope.formats.profile_file:save_profile", "graphscope profile"))
 
+# ONNX models, both directions (needs the [onnx] extra; imported only when an .onnx file is read or written).
+register_format(FileFormat("onnx", ".onnx", "graph", "graphscope.formats.onnx_import:load",
+                           "graphscope.formats.onnx_export:save", "ONNX model"))
+
+# Reports of a profile (write-only). The name is the CLI's option: `graphscope profile|report --json/--html/--trace`.
+# Each save function takes (profile, path) and optional keywords (report=<a Report already made>, ...).
+register_format(FileFormat("json", ".json", "report", None, "graphscope.formats.report_json:save_report_json",
+                           "JSON report (versioned schema)"))
+register_format(FileFormat("html", ".html", "report", None, "graphscope.viz.html:save_html_report",
+                           "self-contained HTML report"))
+register_format(FileFormat("trace", ".chrome-trace.json", "report", None,
+                           "graphscope.formats.chrome_trace:save_chrome_trace", "Chrome trace for Perfetto"))
+
+# Graph renderings (write-only; `graphscope render -o`): save functions take a graphscope.viz.dot.Rendering.
+register_format(FileFormat("svg", ".svg", "rendering", None, "graphscope.viz.dot:save_rendering", "SVG image"))
+register_format(FileFormat("png", ".png", "rendering", None, "graphscope.viz.dot:save_rendering", "PNG image"))
+register_format(FileFormat("dot", ".dot", "rendering", None, "graphscope.viz.dot:save_rendering", "Graphviz DOT text"))
+
 __all__ = ["FORMATS", "FileFormat", "format_for_path", "formats", "get_format", "load_any", "register_format", "save_any"]

@@ -21,6 +21,8 @@ from graphscope.passes.base import PassLog, PassResult
 from graphscope.passes.constant_folding import constant_folding
 from graphscope.passes.cse import common_subexpression_elimination
 from graphscope.passes.dce import dead_code_elimination
+from graphscope.passes.fusion import elementwise_fusion
+from graphscope.passes.memory_plan import memory_plan
 from graphscope.passes.simplify import algebraic_simplification
 
 Pass = Callable[[Graph], PassResult]
@@ -31,15 +33,17 @@ PASSES: dict[str, Pass] = {
     "algebraic_simplification_unsafe": functools.partial(algebraic_simplification, exact=False),
     "common_subexpression_elimination": common_subexpression_elimination,
     "dead_code_elimination": dead_code_elimination,
+    "elementwise_fusion": elementwise_fusion,
+    "memory_plan": memory_plan,
 }
 
 _CLEANUP = ["constant_folding", "algebraic_simplification", "common_subexpression_elimination", "dead_code_elimination"]
 LEVELS: dict[int, list[str]] = {
     0: [],
     1: _CLEANUP,
-    2: list(_CLEANUP),
+    2: _CLEANUP + ["elementwise_fusion", "memory_plan"],
     3: ["constant_folding", "algebraic_simplification_unsafe", "common_subexpression_elimination",
-        "dead_code_elimination"],
+        "dead_code_elimination", "elementwise_fusion", "memory_plan"],
 }
 
 

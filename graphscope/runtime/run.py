@@ -16,6 +16,7 @@ from graphscope.ir.graph import Graph
 from graphscope.profile.events import NodeEvent, RunProfile
 from graphscope.runtime.interpreter import current_lane, execute, execute_profiled
 from graphscope.runtime.plan import Plan
+from graphscope.runtime.scheduler import run_parallel
 
 # Active recorders (the embedded profiler): each gets ``record(graph, profile)`` for every run made
 # while it is active, so ``@gs.function`` calls inside ``with gs.profile():`` are profiled too.
@@ -31,12 +32,17 @@ class RunResult:
         return iter((self.outputs, self.profile))
 
 
-def get_plan(graph: Graph, backend: Backend) -> Plan:
-    """The compiled plan for this graph and backend, cached on the graph until it changes."""
-    plans: dict[str, Plan] = graph.__dict__.setdefault("_plans", {})
-    plan = plans.get(backend.name)
+def get_plan(graph: Graph, backend: Backend, *, arena: bool | None = None) -> Plan:
+    """The compiled plan for this graph and backend, cached on the graph until it changes.
+
+    ``arena``: None follows the graph (a memory plan when the memory_plan pass ran on it); False
+    gives a plan whose every value is a fresh array (what ``evaluate_all`` needs).
+    """
+    plans: dict[tuple[str, bool | None], Plan] = graph.__dict__.setdefault("_plans", {})
+    key = (backend.name, arena)
+    plan = plans.get(key)
     if plan is None or plan.version != graph.version:
-        plan = plans[backend.name] = Plan(graph, backend)
+        plan = plans[key] = Plan(graph, backend, arena=arena)
     return plan
 
 
@@ -78,24 +84,36 @@ def run(
     warmup: int = 0,
     backend: str | Backend = "numpy",
     progress: Any = None,
+    parallel: bool = False,
+    executor: Any = None,
 ) -> RunResult:
     """Run ``graph`` on ``inputs`` (a list in input order, or a dict by input name).
 
     With ``profile=True`` every node yields a NodeEvent in each of ``repeat`` measured iterations,
     after ``warmup`` unmeasured ones. ``progress`` is called with no argument after each iteration.
+
+    ``parallel=True`` runs independent nodes side by side on a thread pool where that pays (see
+    ``graphscope.runtime.scheduler``): multi-threaded kernels (BLAS) run alone, never oversubscribed,
+    and a graph with nothing to overlap runs sequentially. Events name the lane that ran each node.
+
+    ``executor``: an object with ``run(graph, inputs, profile=, repeat=, warmup=) -> RunResult`` (e.g.
+    a Dask cluster executor) that runs the graph instead of this process.
     """
+    if executor is not None:
+        return executor.run(graph, inputs, profile=profile, repeat=repeat, warmup=warmup)
     be = get_backend(backend)
     plan = get_plan(graph, be)
     bound = bind_inputs(graph, inputs, be)
     if recorders and not profile:
-        result = run(graph, bound, profile=True, repeat=repeat, warmup=warmup, backend=be, progress=progress)
+        result = run(graph, bound, profile=True, repeat=repeat, warmup=warmup, backend=be, progress=progress,
+                     parallel=parallel)
         for recorder in list(recorders):
             recorder.record(graph, result.profile)
         return result
     if not profile:
         outputs: list[Any] = []
         for _ in range(warmup + max(repeat, 1)):
-            outputs = execute(plan, bound)
+            outputs = run_parallel(plan, bound) if parallel else execute(plan, bound)
             if progress:
                 progress()
         return RunResult([be.to_numpy(o) for o in outputs])
@@ -103,7 +121,10 @@ def run(
     warm_ns: list[int] = []
     for _ in range(warmup):
         t0 = time.perf_counter_ns()
-        execute(plan, bound)
+        if parallel:
+            run_parallel(plan, bound)
+        else:
+            execute(plan, bound)
         be.synchronize()
         warm_ns.append(time.perf_counter_ns() - t0)
         if progress:
@@ -114,13 +135,17 @@ def run(
     outputs = []
     for _ in range(max(repeat, 1)):
         t0 = time.perf_counter_ns()
-        outputs, raw, mem = execute_profiled(plan, bound)
+        if parallel:
+            outputs, raw, mem = run_parallel(plan, bound, profiled=True)
+        else:
+            outputs, raw, mem = execute_profiled(plan, bound)
         be.synchronize()
         iter_ns.append(time.perf_counter_ns() - t0)
         steps = plan.steps
         iterations.append([
-            NodeEvent(steps[k].node.id, s, e, lane, alloc, live, steps[k].flops, steps[k].bytes_moved)
-            for k, s, e, alloc, live in raw
+            NodeEvent(steps[r[0]].node.id, r[1], r[2], r[5] if len(r) > 5 else lane, r[3], r[4], steps[r[0]].flops,
+                      steps[r[0]].bytes_moved)
+            for r in raw
         ])
         if progress:
             progress()
@@ -139,14 +164,27 @@ def run(
         outputs=[n.id for n in graph.outputs],
         machine=be.info(),
         pass_log=graph.metadata.get("pass_log"),
+        metadata=memory_metadata(mem),
     )
     return RunResult([be.to_numpy(o) for o in outputs], prof)
+
+
+def memory_metadata(mem: Any) -> dict[str, Any]:
+    """What a profile records about the memory plan its run followed (nothing without one)."""
+    m = getattr(mem, "memory", None)
+    if m is None:
+        return {}
+    return {
+        "planned_peak_bytes": m.planned_peak_bytes, "arena_bytes": m.arena_bytes,
+        "lower_bound_bytes": m.lower_bound_bytes, "naive_bytes": m.naive_bytes,
+        "arena_allocated_bytes": mem.arena_bytes,
+    }
 
 
 def evaluate_all(graph: Graph, inputs: Sequence[Any] | Mapping[str, Any], backend: str | Backend = "numpy") -> dict[int, Any]:
     """Every node's value (nothing released): for verification and debugging, not for speed."""
     be = get_backend(backend)
-    plan = get_plan(graph, be)
+    plan = get_plan(graph, be, arena=False)
     slots = plan.template.copy()
     for s, v in zip(plan.input_slots, bind_inputs(graph, inputs, be)):
         slots[s] = v

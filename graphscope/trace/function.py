@@ -204,6 +204,11 @@ _ADVICE = {
                 "constants): reuse one object, or pass what differs between objects as array arguments",
 }
 
+# Reroutes calls of traced functions made outside a trace (set by ``strategy.scope()`` in
+# graphscope.distribute): ``call_hook(function, args, kwargs, bound_self)`` returns the call's result,
+# or NotImplemented to run the call here as usual.
+call_hook: Callable[[Function, tuple, dict, bool], Any] | None = None
+
 _TRACE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
@@ -392,6 +397,10 @@ class Function:
         if current_graph() is not None and _holds_tensor((args, kwargs)):
             # Called from inside another trace on its tensors: inline (the outer graph gets the ops).
             return self.python_function(*args, **kwargs)
+        if call_hook is not None and current_graph() is None:
+            result = call_hook(self, args, kwargs, bound_self)
+            if result is not NotImplemented:
+                return result
         from graphscope.config import config
         from graphscope.runtime.run import run
 

@@ -20,6 +20,7 @@ import numpy as np
 from graphscope.errors import GraphscopeError, ShapeError, TracingError
 from graphscope.ir.graph import Graph, Node
 from graphscope.ir.ops import get_op
+from graphscope.trace import device as _device
 from graphscope.trace.context import Trace, _state, current_scope
 from graphscope.trace.source import user_source
 
@@ -383,6 +384,7 @@ def apply_op(op: str, inputs: Sequence[Any], attrs: Mapping[str, Any] | None = N
     except (TypeError, ValueError) as exc:  # e.g. an unsupported dtype, a malformed attribute
         shapes = ", ".join(n.spec.short() for n in nodes)
         raise TracingError(f"cannot trace op '{op}' on ({shapes}) with {dict(attrs or {})}: {exc}" + _at(source)) from None
+    _device.record(graph, node)  # gs.device placement
     return Tensor(node, graph)
 
 

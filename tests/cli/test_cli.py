@@ -159,7 +159,7 @@ def test_run_needs_a_graph_not_a_profile(capsys, model_file, tmp_path):
     capsys.readouterr()
     code, _, err = run_cli(capsys, "run", prof)
     assert code == 2
-    assert_one_line_error(err, "is a profile file", "needs a graph (.gsg)")
+    assert_one_line_error(err, "is a profile file", "needs a graph (.gsg")
 
 
 @pytest.mark.parametrize("target, fragment", [

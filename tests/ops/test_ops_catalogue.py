@@ -488,6 +488,58 @@ for dt in ("float32", "float64"):
 
     case("fused", randn(3, 5, dtype=dt), randn(5, dtype=dt), ref=_fused_ref, dtype=dt, program=program, label=dt)
 
+# Transfers (inserted by placement): the value itself, moved; on NumPy a copy stands in for the move.
+for x in (randn(4, 3), ints(5, dtype="int64"), bools(2, 2, 2), randn(dtype="float64")):
+    case("to_device", x, ref=lambda x: x, device="gpu:0", label=x.dtype.name)
+    case("to_host", x, ref=lambda x: x, device="gpu:0", label=x.dtype.name)
+
+
+# -- ops added for ONNX import (graphscope/ir/op_defs/onnx_extra.py) ------------------------------
+
+TRIG = {
+    "tan": (np.tan, randn), "asin": (np.arcsin, lambda *s, dtype="float32": RNG.uniform(-0.9, 0.9, s).astype(dtype)),
+    "acos": (np.arccos, lambda *s, dtype="float32": RNG.uniform(-0.9, 0.9, s).astype(dtype)),
+    "atan": (np.arctan, randn), "sinh": (np.sinh, randn), "cosh": (np.cosh, randn), "asinh": (np.arcsinh, randn),
+    "acosh": (np.arccosh, lambda *s, dtype="float32": RNG.uniform(1.1, 4.0, s).astype(dtype)),
+    "atanh": (np.arctanh, lambda *s, dtype="float32": RNG.uniform(-0.9, 0.9, s).astype(dtype)),
+}
+for op, (fn, gen) in TRIG.items():
+    for dt in FLOATS:
+        case(op, gen(3, 5, dtype=dt), ref=f64(fn))
+    if op in ("tan", "atan", "sinh", "cosh", "asinh"):
+        case(op, ints(2, 3, lo=-2, hi=3), ref=f64(fn), label="ints")
+
+
+def _cum_ref(fn, axis, exclusive=False, reverse=False):
+    def ref(x):
+        t = np.flip(x, axis) if reverse else x
+        out = np.asarray([fn(np.take(t, range(k + (0 if exclusive else 1)), axis=axis).astype(np.float64), axis=axis)
+                          for k in range(x.shape[axis])])
+        out = np.moveaxis(out, 0, axis)
+        return (np.flip(out, axis) if reverse else out).astype(x.dtype)
+
+    return ref
+
+
+for op, fn in (("cumsum", np.sum), ("cumprod", np.prod)):
+    case(op, randn(3, 5), ref=_cum_ref(fn, 1), axis=1)
+    case(op, randn(4, 3, dtype="float64"), ref=_cum_ref(fn, 0, exclusive=True), axis=0, exclusive=True, label="exclusive")
+    case(op, ints(2, 6, lo=-3, hi=4), ref=_cum_ref(fn, -1, reverse=True), axis=-1, reverse=True, label="reverse-ints")
+    case(op, randn(2, 3, 4, dtype="float16"), ref=_cum_ref(fn, 2, True, True), axis=2, exclusive=True, reverse=True,
+         label="exclusive-reverse")
+
+
+def _argsort_desc_ref(x, axis):
+    # Stable descending order, equal values in index order: sort by (-value, index).
+    return np.argsort(-x.astype(np.float64), axis=axis, kind="stable")
+
+
+ties = np.array([[3, 1, 3, 2, 1], [0, 5, 5, 1, 5]], dtype="float32")
+case("argsort", ties, ref=lambda x: np.argsort(x, axis=-1, kind="stable"), label="ties")
+case("argsort", ties, ref=lambda x: _argsort_desc_ref(x, -1), descending=True, label="ties-descending")
+case("argsort", ints(4, 3, dtype="int64"), ref=lambda x: _argsort_desc_ref(x, 0), axis=0, descending=True, label="ints")
+case("argsort", randn(2, 3, 4, dtype="float64"), ref=lambda x: np.argsort(x, axis=1, kind="stable"), axis=1, label="3d")
+
 
 # -- the tests ------------------------------------------------------------------------------------
 

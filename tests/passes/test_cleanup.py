@@ -158,7 +158,9 @@ def test_optimize_copies_logs_and_keeps_the_original(rng):
     assert sorted(g.node(i).name for i in dce.removed if g.node(i).op != "constant") == ["dead/exp", "dead/mul", "dead/sub"]
     assert len(opt) < len(g) // 2
     errors = gs.verify(g, opt, inputs)
-    assert errors[0] == 0.0
+    assert 0.0 <= errors[0] < 1e-5  # fusion (level 2) reorders float32 math in the last bits
+    exact, _ = gs.optimize(g, level=1)  # the cleanup passes alone are exact
+    assert gs.verify(g, exact, inputs)[0] == 0.0
     assert opt.metadata["pass_log"][0]["name"] == "constant_folding"
     assert "folded" in str(log) and "merged" in str(log)
     with pytest.raises(ValueError, match="level"):

@@ -16,6 +16,7 @@ program into one pass over memory.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any
@@ -34,6 +35,39 @@ Step = tuple[str, tuple[int, ...], tuple[tuple[str, Any], ...]]
 
 def step_attrs(step: Step) -> dict[str, Any]:
     return dict(step[2])
+
+
+def row_mapping(shape: Sequence[int], domain: Sequence[int]) -> tuple[str, int, str] | None:
+    """How a row kernel over ``domain`` (rows = leading axes, columns = last axis) reads an operand.
+
+    Returns (row mode, parameter, column mode): row mode ``id`` (row r), ``zero`` (row 0), ``mod``
+    (row r % p: a block repeated along the leading axes) or ``div`` (row r // p: one row per block
+    of p rows); column mode ``id`` or ``zero`` (a per-row column). None when none of these fits.
+    """
+    shape, domain = tuple(shape), tuple(domain)
+    if len(shape) > len(domain):
+        return None
+    if not domain:
+        return ("zero", 1, "zero")
+    p = (1,) * (len(domain) - len(shape)) + shape
+    lead, dlead = p[:-1], domain[:-1]
+    if p[-1] == domain[-1]:
+        cmode = "id"
+    elif p[-1] == 1:
+        cmode = "zero"
+    else:
+        return None
+    if lead == dlead:
+        return ("id", 1, cmode)
+    if all(d == 1 for d in lead):
+        return ("zero", 1, cmode)
+    k = next(i for i, d in enumerate(lead) if d != 1)
+    if lead[k:] == dlead[k:]:
+        return ("mod", math.prod(dlead[k:]), cmode)
+    k = max(i for i, d in enumerate(lead) if d != 1)
+    if lead[:k + 1] == dlead[:k + 1] and all(d == 1 for d in lead[k + 1:]):
+        return ("div", math.prod(dlead[k + 1:]), cmode)
+    return None
 
 
 def _check_op(op: str) -> OpDef:
