@@ -41,6 +41,26 @@ class NodeInfo:
     attrs: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(slots=True)
+class ValueSummary:
+    """Statistics of one node's output value (recorded when a run asks for value summaries).
+
+    min/max/mean/std are over the finite elements (None when there are none, or for non-numeric
+    dtypes); ``hist_counts`` has one count per bin between consecutive ``hist_edges``.
+    """
+
+    shape: tuple[int, ...]
+    dtype: str
+    min: float | None
+    max: float | None
+    mean: float | None
+    std: float | None
+    nan_count: int = 0
+    inf_count: int = 0
+    hist_counts: list[int] = field(default_factory=list)
+    hist_edges: list[float] = field(default_factory=list)
+
+
 @dataclass
 class RunProfile:
     graph_name: str
@@ -58,6 +78,7 @@ class RunProfile:
     machine: dict[str, Any] = field(default_factory=dict)
     pass_log: list[dict[str, Any]] | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    value_summaries: dict[int, ValueSummary] = field(default_factory=dict)  # node id -> its output's statistics
 
     # -- summaries ------------------------------------------------------------------------------
     @property
