@@ -297,18 +297,35 @@ class Profiler:
         peaks and the profiler's overhead go into ``metadata`` so the file reads the same elsewhere.
         """
         from graphscope.formats.profile_file import save_profile
+
+        return self._write(path, graph, save_profile, ".gsprof")
+
+    def export_chrome_trace(self, path: str, graph: Any = None, max_events: int | None = None) -> list[str]:
+        """Write the recorded profile(s) as Chrome trace JSON (opens in Perfetto / chrome://tracing)."""
+        from graphscope.formats.chrome_trace import save_chrome_trace
+
+        kwargs = {} if max_events is None else {"max_events": max_events}
+        return self._write(path, graph, lambda prof, out: save_chrome_trace(prof, out, **kwargs), ".json")
+
+    def to_html(self, path: str, graph: Any = None) -> list[str]:
+        """Write a self-contained HTML report per recorded profile (Plotly inlined: opens offline)."""
+        from graphscope.viz.html import save_html_report
+
+        return self._write(path, graph, save_html_report, ".html")
+
+    def _write(self, path: str, graph: Any, writer: Callable[[RunProfile, str], None], default_ext: str) -> list[str]:
         from graphscope.profile.calibration import machine_peaks, measure_overhead
 
         chosen = self._select(graph)
         if not chosen:
-            raise ValueError("nothing was recorded: there is no profile to save")
+            raise ValueError("nothing was recorded: there is no profile to write")
         extra = {"peaks": machine_peaks().to_dict(), "overhead": measure_overhead().to_dict()}
         paths = []
         stem, ext = os.path.splitext(path)
         for key, prof in chosen.items():
             prof.metadata = {**prof.metadata, **extra}
-            out = path if len(chosen) == 1 else f"{stem}.{_safe(key)}{ext or '.gsprof'}"
-            save_profile(prof, out)
+            out = path if len(chosen) == 1 else f"{stem}.{_safe(key)}{ext or default_ext}"
+            writer(prof, out)
             paths.append(out)
         return paths
 

@@ -158,3 +158,30 @@ def test_bad_arguments():
         profile(repeat=0)
     with pytest.raises(ValueError, match="nothing was recorded"):
         Profiler().analysis()
+
+
+def test_trace_and_html_exports_of_recorded_runs(rng, tmp_path, peaks, overhead):
+    import json
+    import sys
+
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "viz"))
+    from trace_validator import validate_trace
+
+    model = _fn(rng, "exported")
+    x = rng.standard_normal((8, 64), dtype=F32)
+    with profile(warmup=1, repeat=2) as prof:
+        for _ in range(3):
+            model(x)
+            gs.ops.add(x, x)  # an eager call: a second profile
+    paths = prof.export_chrome_trace(str(tmp_path / "run.json"))
+    assert sorted(os.path.basename(p) for p in paths) == ["run.eager.json", "run.exported.json"]
+    with open(tmp_path / "run.exported.json") as f:
+        doc = json.load(f)
+    stats = validate_trace(doc)
+    assert stats  # the validator raises on a malformed trace
+    names = {ev.get("name") for ev in doc["traceEvents"] if ev.get("ph") == "X"}
+    assert any("tanh" in str(n) for n in names) and any("matmul" in str(n) for n in names)
+    (html,) = prof.to_html(str(tmp_path / "model.html"), graph=model)
+    text = open(html, encoding="utf-8").read()
+    assert text.lstrip().lower().startswith("<!doctype html") and "exported" in text
+    assert "<script src=" not in text.replace("'", '"') and "Plotly" in text  # self-contained: plotly.js inlined
