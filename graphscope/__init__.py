@@ -64,6 +64,26 @@ def load_profile(path: str) -> RunProfile:
 
     return _load(path)
 
+# Parts with optional dependencies or heavier imports load on first use: ``gs.distribute`` (Dask only
+# when a DaskExecutor is made), ``gs.from_onnx`` / ``gs.to_onnx`` (the [onnx] extra), ``gs.device``.
+_LAZY = {
+    "distribute": ("graphscope.distribute", None),
+    "from_onnx": ("graphscope.formats.onnx_import", "from_onnx"),
+    "to_onnx": ("graphscope.formats.onnx_export", "to_onnx"),
+    "device": ("graphscope.trace.device", "device"),
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        module_name, attr = _LAZY[name]
+        module = importlib.import_module(module_name)
+        return module if attr is None else getattr(module, attr)
+    raise AttributeError(f"module 'graphscope' has no attribute {name!r}")
+
+
 __all__ = [
     "BackendUnavailableError", "Function", "Graph", "GraphError", "GraphFormatError", "GraphscopeError", "Node",
     "NodeEvent", "NodeExecutionError", "OptimizationLog", "RetracingWarning", "RunProfile", "RunResult", "ShapeError",
