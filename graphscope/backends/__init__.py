@@ -13,6 +13,9 @@ if TYPE_CHECKING:
 # name -> "module:Class"; adding a backend is one file plus one line here.
 BACKENDS: dict[str, str] = {
     "numpy": "graphscope.backends.numpy_backend:NumpyBackend",
+    # Importing the module does not import CuPy; making the backend does, and says which extra to
+    # install (or that no CUDA device is usable) in one line.
+    "cupy": "graphscope.backends.cupy_backend:CupyBackend",
 }
 
 _instances: dict[str, Backend] = {}

@@ -9,16 +9,22 @@ What runs where is decided by pure functions (``graphscope.placement``): every n
 module turns that placed graph into steps and runs them (``CupyBackend.run``):
 
 * kernels: every op's ``impl(xp, ...)`` with ``xp = cupy`` (CuPy's NumPy-compatible API), except the
-  ops in ``kernel_overrides()`` (clip, the transfers, ``fused``). Host nodes run NumPy kernels.
+  ops in ``kernel_overrides()`` (clip, the transfers, ``fused``, ``fused_matmul``: the product on CuPy,
+  then its epilogue as one generated kernel). Host nodes run NumPy kernels. The graph's dtypes (NumPy's
+  promotion rules) are the contract: a CuPy result of another dtype is cast.
 * ``fused`` nodes (elementwise groups with last-axis reductions, ``graphscope/ir/op_defs/fused.py``) are
   translated to CUDA C (``generate_fused``): one kernel per group, a thread per element, or a block
   per row with one pass over the columns per reduction phase. Compiled once per distinct program
   source (``cupy.RawKernel``, which also caches the binary on disk); programs the generator does not
   cover run step by step on CuPy.
-* timings: a pair of CUDA events per node on its stream, no per-node synchronization; device times
-  are read after the run (``NodeEvent.device_ns``), host dispatch times are the events' start/end.
+* timings: a pair of CUDA events per node on its stream, no per-node synchronization (one host wait per
+  profiled iteration, after its last node); device times are read after the run (``NodeEvent.device_ns``;
+  start offsets in ``RunProfile.metadata["gpu"]["device_start_ns"]``), host dispatch times are the
+  events' start/end. Every stream first waits for the caller's current stream (CuPy inputs made there
+  are complete), and the caller's stream waits for every stream at the end (device outputs are ready).
 * memory: the logical accounting of the CPU interpreter (buffers, views, releases after last use), and
-  the CuPy pool's used/total bytes sampled after every node (``RunProfile.metadata["gpu"]``).
+  the CuPy pool's used/total bytes sampled after every node (``RunProfile.metadata["gpu"]``). Device
+  memory is reused through CuPy's stream-ordered pool; the memory plan's arena is not applied on the GPU.
 
 Importing this module does not import CuPy; the backend does, when it is made, and says which extra
 to install (or that no CUDA device is usable) instead of failing inside CUDA code.
@@ -41,14 +47,13 @@ import numpy as np
 from graphscope.backends.base import Backend, Kernel
 from graphscope.errors import BackendUnavailableError, NodeExecutionError, ShapeError
 from graphscope.ir.graph import Graph, Node
-from graphscope.ir.op_defs.fused import LITERAL, REDUCTIONS, program_specs
+from graphscope.ir.op_defs.fused import LITERAL, REDUCTIONS, program_specs, row_mapping
 from graphscope.ir.ops import get_op, normalize_axes
 from graphscope.ir.spec import TensorSpec
 from graphscope.placement import CPU, assign_devices, assign_streams, insert_transfers, parse_device
 from graphscope.profile.events import NodeEvent, NodeInfo, RunProfile
 
-INSTALL_HINT = ("pip install 'graphscope-profiler[gpu]' (CuPy for CUDA 12) or 'graphscope-profiler[gpu-cuda13]' "
-                "(CUDA 13)")
+INSTALL_HINT = "pip install 'graphscope-profiler[gpu]' (CuPy for CUDA 12; for CUDA 13: pip install cupy-cuda13x)"
 
 
 class GpuKernelWarning(UserWarning):
@@ -135,7 +140,7 @@ def _prelude() -> str:
     fns = "\n".join(f"GS_FN float gs_{f}(float x) {{ return {f}f(x); }}\nGS_FN double gs_{f}(double x) {{ return {f}(x); }}"
                     for f in _FLOAT_MATH)
     return f"""\
-#ifdef __CUDACC__
+#if defined(__CUDACC__) || defined(__CUDACC_RTC__)  // compiled by NVRTC; the host twin defines neither
 #define GS_FN __device__ __forceinline__
 #else
 #include <math.h>
@@ -252,37 +257,6 @@ class GeneratedKernel:
                 *(np.dtype(dt).type(v) for dt, v in self.scalars))
 
 
-def _row_map(shape: tuple[int, ...], domain: tuple[int, ...]) -> tuple[str, int, str] | None:
-    """How a kernel over rows x cols (domain's leading axes x its last) indexes an operand of ``shape``.
-
-    (row mode, parameter, column mode): row ``id`` (r), ``zero`` (0), ``mod`` (r % p: a block repeated
-    along the leading axes) or ``div`` (r // p: one row per block of p rows); column ``id`` or ``zero``.
-    """
-    if len(shape) > len(domain):
-        return None
-    if not domain:
-        return ("zero", 1, "zero")
-    p = (1,) * (len(domain) - len(shape)) + tuple(shape)
-    lead, dlead = p[:-1], domain[:-1]
-    if p[-1] == domain[-1]:
-        cmode = "id"
-    elif p[-1] == 1:
-        cmode = "zero"
-    else:
-        return None
-    if lead == dlead:
-        return ("id", 1, cmode)
-    if all(d == 1 for d in lead):
-        return ("zero", 1, cmode)
-    k = next(i for i, d in enumerate(lead) if d != 1)
-    if lead[k:] == dlead[k:]:
-        return ("mod", math.prod(dlead[k:]), cmode)
-    k = max(i for i, d in enumerate(lead) if d != 1)
-    if lead[:k + 1] == dlead[:k + 1] and all(d == 1 for d in lead[k + 1:]):
-        return ("div", math.prod(dlead[k + 1:]), cmode)
-    return None
-
-
 class _Gen:
     """Builds the body of one fused kernel: value declarations, reduction phases, output writes."""
 
@@ -307,7 +281,7 @@ class _Gen:
         self.rows = math.prod(domain[:-1]) if domain else 1
         self.maps = []
         for s in in_specs:
-            m = _row_map(s.shape, domain)
+            m = row_mapping(s.shape, domain)
             if m is None:
                 raise Unsupported(f"input {s.short()} broadcasts to {list(domain)} along middle axes")
             self.maps.append(m)
@@ -603,7 +577,7 @@ class CudaRuntime:
     """CUDA through CuPy: streams, events, the memory pool, transfers and kernel compilation.
 
     The executor calls only these methods, so a test can run it against a fake with the same
-    methods on a machine without a GPU (``tests/gpu/fake_cuda.py``).
+    methods on a machine without a GPU (``tests/gpu/gpu_fake.py``).
     """
 
     def __init__(self, cupy: ModuleType, index: int = 0) -> None:
@@ -611,6 +585,7 @@ class CudaRuntime:
         self.xp = cupy
         self.index = index
         self.device_name = f"gpu:{index}"
+        self._kernels: dict[tuple[str, str], Any] = {}  # (source, name) -> RawKernel: one per distinct program
 
     def device(self) -> Any:
         """A context manager making this GPU the current device."""
@@ -648,8 +623,14 @@ class CudaRuntime:
         self.cp.cuda.Device(self.index).synchronize()
 
     def compile(self, kernel: GeneratedKernel) -> Callable[..., Any]:
-        """A launcher ``f(grid, block, args)`` (NVRTC compiles at the first launch; CuPy caches binaries on disk)."""
-        return self.cp.RawKernel(kernel.source, kernel.name, options=("--fmad=false",))
+        """A launcher ``f(grid, block, args)``, one per distinct source (fused nodes with the same program
+        share it). NVRTC compiles at the first launch; CuPy also caches the binary on disk."""
+        key = (kernel.source, kernel.name)
+        raw = self._kernels.get(key)
+        if raw is None:
+            # --fmad=false: no fused multiply-add contraction, so results round as NumPy's separate ops do.
+            raw = self._kernels[key] = self.cp.RawKernel(kernel.source, kernel.name, options=("--fmad=false",))
+        return raw
 
     def info(self) -> dict[str, Any]:
         cp = self.cp
@@ -706,6 +687,25 @@ class FusedLauncher:
             return self.fallback(*arrays)
 
 
+class _ProductThenEpilogue:
+    """``fused_matmul`` on the GPU: ``matmul`` of the (possibly transposed) operands, then the compiled epilogue."""
+
+    def __init__(self, xp: Any, transpose_a: bool, transpose_b: bool, epilogue: FusedLauncher) -> None:
+        self.xp, self.ta, self.tb, self.epilogue = xp, transpose_a, transpose_b, epilogue
+
+    @property
+    def engine(self) -> str:
+        return self.epilogue.engine
+
+    def __call__(self, a: Any, b: Any, *extras: Any) -> Any:
+        xp = self.xp
+        if self.ta:
+            a = xp.swapaxes(a, -1, -2)
+        if self.tb:
+            b = xp.swapaxes(b, -1, -2)
+        return self.epilogue(xp.matmul(a, b), *extras)
+
+
 # =================================================================================================
 # The backend
 
@@ -741,6 +741,7 @@ class CupyBackend(Backend):
         """Ops whose generic ``impl(cupy, ...)`` is not used: op name -> factory taking the node."""
         return {
             "fused": self._fused_kernel,
+            "fused_matmul": self._fused_matmul_kernel,
             "clip": self._clip_kernel,
             "to_device": lambda node: self.runtime.upload,
             "to_host": lambda node: self.runtime.download,
@@ -775,6 +776,29 @@ class CupyBackend(Backend):
             reference.engine = f"reference ({exc})"  # type: ignore[attr-defined]
             return reference
         return FusedLauncher(node, gen, self.runtime, reference)
+
+    def _fused_matmul_kernel(self, node: Node) -> Kernel:
+        """The product on CuPy (cuBLAS reads a transposed operand as a view), then the epilogue as one kernel."""
+        from graphscope.ir.op_defs.fused_matmul import product_spec
+
+        opdef, fused = get_op("fused_matmul"), get_op("fused")
+        xp, attrs = self.xp, node.attrs
+        epilogue = attrs["epilogue"]
+
+        def reference(*arrays: Any) -> Any:
+            return opdef.impl(xp, *arrays, **attrs)
+
+        if not epilogue:
+            reference.engine = "cupy"  # type: ignore[attr-defined]  # the product alone: one cuBLAS call
+            return reference
+        specs = [i.spec for i in node.inputs]
+        try:
+            gen = generate_fused(epilogue, [product_spec(specs, attrs), *specs[2:]])
+        except Unsupported as exc:
+            reference.engine = f"reference ({exc})"  # type: ignore[attr-defined]
+            return reference
+        launcher = FusedLauncher(node, gen, self.runtime, lambda p, *extras: fused.impl(xp, p, *extras, program=epilogue))
+        return _ProductThenEpilogue(xp, attrs["transpose_a"], attrs["transpose_b"], launcher)
 
     def _clip_kernel(self, node: Node) -> Kernel:
         # NumPy's clip is maximum(x, min) then minimum(., max) in the result dtype; CuPy's clip may
@@ -957,6 +981,8 @@ class GpuProgram:
                 on_gpu = placed.devices[n.id] != CPU
                 self.template[self.slot_of[n.id]] = rt.upload(n.value) if on_gpu else n.value
                 self.constant_bytes += n.spec.nbytes
+        if self.constant_bytes:
+            rt.synchronize()  # once per program: the constants' uploads are complete before any stream reads them
         self.input_slots = [self.slot_of[n.id] for n in g.inputs]
         self.output_slots = [self.slot_of[n.id] for n in g.outputs]
         compute = [n for n in order if n.op not in ("placeholder", "constant")]
@@ -1001,10 +1027,22 @@ class GpuProgram:
         self.start_events = [rt.new_event() if s.stream >= 0 else None for s in self.steps]
         self.end_events = [rt.new_event() if s.stream >= 0 else None for s in self.steps]
         self.join_events = [rt.new_event(timing=False) for _ in self.streams]
-        self.ref_event = rt.new_event()
+        self.entry_event = rt.new_event(timing=False)
+        self.ref_event = rt.new_event()  # the profiled runs' entry event, and the zero of device start times
         self._node_infos: dict[int, NodeInfo] | None = None
 
     # -- running ----------------------------------------------------------------------------------
+    def _enter(self, previous: Any, event: Any) -> None:
+        """Every stream of the program waits for what the caller's stream has queued so far.
+
+        The caller's arrays (CuPy inputs made on its stream) are then complete before any kernel reads
+        them, and memory the caller released after its last use is not rewritten early. Our streams are
+        non-blocking (they do not synchronize with the legacy default stream by themselves).
+        """
+        event.record(previous)
+        for s in self.streams:
+            s.wait_event(event)
+
     def _join(self, previous: Any) -> None:
         """Every stream (and the caller's) waits for everything queued on every stream in this run.
 
@@ -1025,6 +1063,7 @@ class GpuProgram:
             slots[s] = v
         streams, deps = self.streams, self.dep_events
         previous = rt.current_stream()
+        self._enter(previous, self.entry_event)
         current = None
         step = None
         try:
@@ -1069,9 +1108,7 @@ class GpuProgram:
         perf = time.perf_counter_ns
         previous = rt.current_stream()
         pool_before = rt.pool_bytes()
-        self.ref_event.record(streams[0])
-        for s in streams[1:]:
-            s.wait_event(self.ref_event)
+        self._enter(previous, self.ref_event)
         current = None
         step = None
         base = perf()
@@ -1183,7 +1220,7 @@ class GpuProgram:
             "transfers": {str(t.node_id): {"direction": t.direction, "bytes": t.nbytes, "value": t.value_id}
                           for t in self.placed.transfers},
             "placement": {str(k): v for k, v in self.placed.devices.items()},
-            "kernels": {str(s.node.id): _engine(s.kernel) for s in self.steps if s.node.op == "fused"},
+            "kernels": {str(s.node.id): _engine(s.kernel) for s in self.steps if s.node.op in ("fused", "fused_matmul")},
             "wall_ns": [r.wall_ns for r in records],
         }
         return RunProfile(
@@ -1213,7 +1250,7 @@ def _node_error(prog: GpuProgram, step: GpuStep | None, slots: list[Any], exc: E
     if step is None:
         return NodeExecutionError(f"graph '{prog.graph.name}' failed before its first node: {exc}")
     node = step.node
-    shapes = ", ".join(f"%{prog.node_of_slot[a].id} {_describe(slots[a])}" for a in step.args)
+    shapes = ", ".join(f"%{prog.node_of_slot[a].id} {_describe(slots[a], prog.runtime)}" for a in step.args)
     scope = f", scope '{node.scope}'" if node.scope else ""
     src = f" at {node.source}" if node.source else ""
     return NodeExecutionError(
@@ -1221,7 +1258,7 @@ def _node_error(prog: GpuProgram, step: GpuStep | None, slots: list[Any], exc: E
         f"{_first_line(exc)} [inputs: {shapes or 'none'}]", node_id=node.id)
 
 
-def _describe(v: Any) -> str:
+def _describe(v: Any, runtime: Any) -> str:
     shape, dtype = getattr(v, "shape", None), getattr(v, "dtype", None)
-    where = "" if isinstance(v, np.ndarray) or shape is None else " (device)"
+    where = " (device)" if runtime.is_device_array(v) else ""
     return f"{dtype}{list(shape)}{where}" if shape is not None else type(v).__name__
