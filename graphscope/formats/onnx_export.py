@@ -4,7 +4,15 @@ Every catalogue op maps to standard ONNX ops (``EXPORTERS`` below: one function 
 follows NumPy's dtype rules and ONNX wants one type per op, so an exporter casts its operands to
 the dtype NumPy computes in and back where ONNX lacks a type (int8 MatMul runs in int32 ...).
 ``fused`` nodes (made by the elementwise fusion pass) are written out step by step, and a program
-that is exactly a softmax, log-softmax, layer normalization or GELU is written as that ONNX op.
+that is exactly a softmax, log-softmax, layer normalization or GELU (erf or tanh form) is written as
+that ONNX op; ``fused_matmul`` nodes (pattern fusion) as Transpose/MatMul plus their epilogue program.
+
+Dtypes: every op is written at the graph's dtype, never silently narrowed. ONNX Runtime's CPU provider
+lacks double kernels for a few standard ops: Conv, AveragePool, GlobalAveragePool, Tan and the inverse
+and hyperbolic trigonometric ops stay the standard op (valid ONNX; runtimes with double kernels and
+``onnx.reference`` run them), while a float64 ``erf`` (and GELU, whose ONNX Gelu is Erf-based) is written
+as a piecewise polynomial of standard ops within 3 ulp of libm's erf (``onnx_erf.py``): NumPy code is
+float64 by default and GELU is common, so those models run in ONNX Runtime too.
 
 Names: the ONNX node that computes a graphscope node is named ``/<scope>/<name>`` and carries the
 node's scope, name, op, id and source line in its ``metadata_props`` (``graphscope.*`` keys, read
@@ -12,7 +20,8 @@ back by ``from_onnx``); helper nodes of a decomposition are named ``/<scope>/<na
 Constants become initializers; with ``external_data`` (automatic above ~1.8 GB) they go to a
 ``<model>.data`` file beside the model. ``onnx.checker`` runs a full check (with strict shape
 inference) on every export. Opsets 13 to the installed onnx's newest are written; an op that needs
-a newer opset than requested is reported, for all such nodes at once, with the opset to use.
+a newer opset than requested is reported, for all such nodes at once, with the opset to use
+(``layer_norm``: 17, ONNX LayerNormalization; ``cumprod``: 26, ONNX CumProd, which ONNX Runtime 1.32 runs).
 """
 
 from __future__ import annotations
@@ -80,9 +89,7 @@ def to_onnx(
         return model
     path = os.fspath(path)
     if external:
-        _save_external(onnx, model, path)
-        if check:
-            onnx.checker.check_model(path, full_check=True)
+        _save_external(onnx, model, path, check)
         return model
     if check:
         onnx.checker.check_model(model, full_check=True)
@@ -102,16 +109,32 @@ def _tensor_bytes(t: Any) -> int:
     return len(t.raw_data) if t.raw_data else int(np.prod(t.dims or [1])) * 8
 
 
-def _save_external(onnx: Any, model: Any, path: str) -> None:
+def _save_external(onnx: Any, model: Any, path: str, check: bool) -> None:
+    """``path`` and its ``<name>.data`` file, written in a fresh directory beside them and then renamed into place
+    (data first): a failure (the checker, a full disk) leaves the previous files as they were."""
+    import shutil
+    import tempfile
+
     from onnx.external_data_helper import convert_model_to_external_data
 
-    location = os.path.basename(path) + ".data"
-    data_path = os.path.join(os.path.dirname(os.path.abspath(path)), location)
-    if os.path.exists(data_path):
-        os.unlink(data_path)  # onnx appends to an existing data file
-    model = type(model).FromString(model.SerializeToString())  # keep the caller's model self-contained
+    directory = os.path.dirname(os.path.abspath(path))
+    name = os.path.basename(path)
+    location = name + ".data"
+    copy = type(model)()
+    copy.CopyFrom(model)  # keep the caller's model self-contained (CopyFrom, not a serialization: it may exceed 2 GiB)
+    model = copy
     convert_model_to_external_data(model, all_tensors_to_one_file=True, location=location, size_threshold=1024)
-    onnx.save_model(model, path)
+    staging = tempfile.mkdtemp(prefix=f".{name}.", dir=directory)
+    try:
+        onnx.save_model(model, os.path.join(staging, name))
+        if check:
+            onnx.checker.check_model(os.path.join(staging, name), full_check=True)
+        # onnx creates the data file 0600; give it the model file's mode (a plain open(): 0666 minus the umask)
+        os.chmod(os.path.join(staging, location), os.stat(os.path.join(staging, name)).st_mode & 0o777)
+        for part in (location, name):
+            os.replace(os.path.join(staging, part), os.path.join(directory, part))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -409,10 +432,23 @@ def _relu(e: _Emit, xs, specs, out, attrs) -> str:
     return e.op("Max", [x, e.const(0, out.dtype)])
 
 
+def _erf(e: _Emit, xs, specs, out, attrs) -> str:
+    (x,) = _casted(e, xs, specs, out.dtype)
+    return _erf_value(e, x, out.dtype)
+
+
+def _erf_value(e: _Emit, x: str, dt: np.dtype) -> str:
+    if dt == np.float64:  # ONNX Runtime has no double Erf kernel: standard ops, within 3 ulp (onnx_erf.py)
+        from graphscope.formats.onnx_erf import emit_erf64
+
+        return emit_erf64(e, x)
+    return e.op("Erf", [x])
+
+
 def _gelu(e: _Emit, xs, specs, out, attrs) -> str:
     (x,) = _casted(e, xs, specs, out.dtype)
     approx = attrs.get("approximate", "none")
-    if e.opset >= 20:
+    if e.opset >= 20 and out.dtype != np.float64:  # ONNX Runtime's Gelu, like its Erf, has no double kernel
         return e.op("Gelu", [x], approximate=approx)
     return _gelu_formula(e, x, out.dtype, approx)
 
@@ -423,7 +459,7 @@ def _gelu_formula(e: _Emit, x: str, dt: np.dtype, approx: str) -> str:
         inner = e.op("Add", [x, e.op("Mul", [e.op("Mul", [e.op("Mul", [x, x]), x]), c(0.044715)])])
         t = e.op("Tanh", [e.op("Mul", [inner, c(math.sqrt(2.0 / math.pi))])])
     else:
-        t = e.op("Erf", [e.op("Mul", [x, c(1 / math.sqrt(2.0))])])
+        t = _erf_value(e, e.op("Mul", [x, c(1 / math.sqrt(2.0))]), dt)
     return e.op("Mul", [e.op("Mul", [x, c(0.5)]), e.op("Add", [t, c(1.0)])])
 
 
@@ -465,6 +501,27 @@ def _matmul(e: _Emit, xs, specs, out, attrs) -> str:
     if out.dtype == np.bool_:
         return e.op("Greater", [r, e.const(0, wide)])
     return e.cast(r, wide, out.dtype)
+
+
+def _fused_matmul(e: _Emit, xs, specs, out, attrs) -> str:
+    """Transpose(s), MatMul, then the epilogue program as a fused program (graphscope/ir/op_defs/fused_matmul.py)."""
+    from graphscope.ir.op_defs.fused_matmul import operand_specs, product_spec
+
+    a, b, *extras = xs
+    ta, tb = operand_specs(specs, attrs)
+    if attrs["transpose_a"]:
+        a = e.op("Transpose", [a], perm=_swap_last_two(specs[0].ndim))
+    if attrs["transpose_b"]:
+        b = e.op("Transpose", [b], perm=_swap_last_two(specs[1].ndim))
+    prod = product_spec(specs, attrs)
+    y = _matmul(e, [a, b], [ta, tb], prod, {})
+    if not attrs["epilogue"]:
+        return y
+    return _fused(e, [y, *extras], [prod, *specs[2:]], out, {"program": attrs["epilogue"]})
+
+
+def _swap_last_two(ndim: int) -> list[int]:
+    return list(range(ndim - 2)) + [ndim - 1, ndim - 2]
 
 
 def _einsum(e: _Emit, xs, specs, out, attrs) -> str:
@@ -843,50 +900,75 @@ def _match_patterns(program: tuple, n: int, specs: tuple, opset: int) -> dict[in
                 es = ss and is_op(ss[1][0], "exp")
                 if es and es[1][0] == d:
                     found[ref] = ("LogSoftmax", [x], {"axis": axis})
-        elif op == "mul" and len(args) == 2 and opset >= 17:  # layer normalization
-            for d, r in (args, args[::-1]):
-                rs = is_op(r, "reciprocal")
-                sq = rs and is_op(rs[1][0], "sqrt")
-                ad = sq and is_op(sq[1][0], "add")
-                if not ad:
-                    continue
-                var, eps_ref = ad[1]
-                if literal(eps_ref) is None:
-                    var, eps_ref = eps_ref, var
-                eps = literal(eps_ref)
-                vs = is_op(var, "mean", True)
-                mu = vs and is_op(vs[1][0], "mul")
-                x = centered(d)
-                if eps is not None and mu and mu[1] == (d, d) and x is not None and specs[x].dtype == spec.dtype:
-                    inner = spec.shape[-1]
-                    dt = spec.dtype
-                    ones = lambda e, inner=inner, dt=dt: e.const(np.ones(inner, dtype=dt))  # noqa: E731
-                    found[ref] = ("LayerNormalization", [x, ones], {"axis": -1, "epsilon": eps,
-                                                                     "stash_type": 11 if dt == np.float64 else 1})
-                    break
-        elif op == "mul" and opset >= 20 and len(args) == 2:  # gelu: (t + 1) * x * 0.5 with t = erf(x / sqrt 2) or tanh(...)
-            inner, half = args
-            if literal(half) != 0.5:
-                inner, half = half, inner
-            ms = literal(half) == 0.5 and is_op(inner, "mul")
-            if not ms:
-                continue
-            t1, x = ms[1]
-            ad = is_op(t1, "add")
-            if not ad:
-                t1, x = x, t1
-                ad = is_op(t1, "add")
-            if not ad:
-                continue
-            t, one = ad[1]
-            if literal(one) != 1.0:
-                t, one = one, t
-            es = is_op(t, "erf")
-            if es and literal(one) == 1.0:
-                m = is_op(es[1][0], "mul")
-                if m and m[1][0] == x and literal(m[1][1]) is not None and abs(literal(m[1][1]) - 1 / math.sqrt(2)) < 1e-6:
-                    found[ref] = ("Gelu", [x], {"approximate": "none"})
+        elif op == "mul" and len(args) == 2:  # layer normalization (opset 17+) or GELU (opset 20+)
+            hit = _layer_norm_pattern(args, spec, opset, is_op, literal, centered, specs)
+            hit = hit or _gelu_pattern(args, spec, opset, is_op, literal)
+            if hit:
+                found[ref] = hit
     return found
+
+
+def _layer_norm_pattern(args, spec, opset, is_op, literal, centered, specs) -> tuple | None:
+    """``(x - mean) * reciprocal(sqrt(mean((x - mean)^2) + eps))`` over the last axis: LayerNormalization."""
+    if opset < 17:
+        return None
+    for d, r in (args, args[::-1]):
+        rs = is_op(r, "reciprocal")
+        sq = rs and is_op(rs[1][0], "sqrt")
+        ad = sq and is_op(sq[1][0], "add")
+        if not ad:
+            continue
+        var, eps_ref = ad[1]
+        if literal(eps_ref) is None:
+            var, eps_ref = eps_ref, var
+        eps = literal(eps_ref)
+        vs = is_op(var, "mean", True)
+        mu = vs and is_op(vs[1][0], "mul")
+        x = centered(d)
+        if eps is not None and mu and mu[1] == (d, d) and x is not None and specs[x].dtype == spec.dtype:
+            inner, dt = spec.shape[-1], spec.dtype
+            ones = lambda e, inner=inner, dt=dt: e.const(np.ones(inner, dtype=dt))  # noqa: E731
+            return ("LayerNormalization", [x, ones], {"axis": -1, "epsilon": eps, "stash_type": 11 if dt == np.float64 else 1})
+    return None
+
+
+def _gelu_pattern(args, spec, opset, is_op, literal) -> tuple | None:
+    """GELU as the fusion pass lowers it (graphscope/passes/fusion.py ``_lower_gelu``): ``(t + 1) * x * 0.5`` with
+    t = erf(x * 1/sqrt(2)), or t = tanh((x*x * (0.044715 * x) + x) * sqrt(2/pi)) for the tanh approximation.
+    Not for float64: ONNX Runtime's Gelu has no double kernel (the steps are written out instead)."""
+    if opset < 20 or spec.dtype == np.float64:
+        return None
+
+    def close(ref: int, value: float) -> bool:
+        v = literal(ref)
+        return v is not None and abs(v - value) <= 1e-6 * abs(value)
+
+    inner, half = args if close(args[1], 0.5) else args[::-1]
+    ms = close(half, 0.5) and is_op(inner, "mul")
+    if not ms:
+        return None
+    for t1, x in (ms[1], ms[1][::-1]):
+        ad = is_op(t1, "add")
+        if not ad:
+            continue
+        t, one = ad[1] if close(ad[1][1], 1.0) else ad[1][::-1]
+        if not close(one, 1.0):
+            continue
+        es = is_op(t, "erf")
+        if es:
+            m = is_op(es[1][0], "mul")
+            if m and m[1][0] == x and close(m[1][1], 1 / math.sqrt(2.0)):
+                return ("Gelu", [x], {"approximate": "none"})
+        ts = is_op(t, "tanh")
+        if ts:
+            m = is_op(ts[1][0], "mul")  # (x*x * (0.044715 * x) + x) * sqrt(2/pi)
+            a = m and close(m[1][1], math.sqrt(2.0 / math.pi)) and is_op(m[1][0], "add")
+            cube = a and a[1][1] == x and is_op(a[1][0], "mul")
+            sq = cube and is_op(cube[1][0], "mul")
+            k = cube and is_op(cube[1][1], "mul")
+            if sq and sq[1] == (x, x) and k and close(k[1][0], 0.044715) and k[1][1] == x:
+                return ("Gelu", [x], {"approximate": "tanh"})
+    return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -902,7 +984,8 @@ EXPORTERS: dict[str, Exporter] = {
     "log": _float_unary("Log"), "sqrt": _float_unary("Sqrt"), "square": _square, "reciprocal": _reciprocal,
     "tanh": _float_unary("Tanh"), "sin": _float_unary("Sin"), "cos": _float_unary("Cos"),
     "floor": _round_like("Floor"), "ceil": _round_like("Ceil"), "rsqrt": _rsqrt, "sigmoid": _float_unary("Sigmoid"),
-    "relu": _relu, "erf": _float_unary("Erf"), "gelu": _gelu, "where": _where, "clip": _clip, "cast": _cast,
+    "relu": _relu, "erf": _erf, "gelu": _gelu, "where": _where, "clip": _clip, "cast": _cast,
+    "fused_matmul": _fused_matmul,
     "matmul": _matmul, "einsum": _einsum, "softmax": _softmax("Softmax"), "log_softmax": _softmax("LogSoftmax"),
     "layer_norm": _layer_norm, "batch_norm": _batch_norm, "conv2d": _conv2d, "max_pool2d": _pool("MaxPool"),
     "avg_pool2d": _pool("AveragePool"), "global_avg_pool": _global_avg_pool,

@@ -61,3 +61,18 @@ def test_level2_optimized_graphs_pass_a_sample_of_node_tests(node_tests):
     sample = [c for c in node_tests if in_claimed_scope(c.op, c.ops, SUPPORTED_OPS)][::7]
     bad = [f"{r.name}: {r.detail}" for r in (run_case(c, level=2) for c in sample) if r.status == "failed"]
     assert not bad, "\n".join(bad)
+
+
+def test_conformance_file_matches_the_claimed_ops():
+    """benchmarks/ONNX-CONFORMANCE.md (written by benchmarks/onnx_conformance.py) lists the ops claimed now: a new
+    claimed op needs the file regenerated, so the tracked per-op table never lags behind the code."""
+    import os
+
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "benchmarks", "ONNX-CONFORMANCE.md")
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    count = re.search(r"^\| claimed ops \| (\d+) \|$", text, re.M)
+    assert count and int(count.group(1)) == len(SUPPORTED_OPS), "rerun benchmarks/onnx_conformance.py"
+    listed = set(re.findall(r"^\| (\w+) \| yes \|", text, re.M))
+    assert listed == set(SUPPORTED_OPS), sorted(listed ^ set(SUPPORTED_OPS))
+    assert "## Failures of claimed ops\n\nNone." in text
