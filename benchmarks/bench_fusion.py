@@ -20,6 +20,19 @@ baseline (interleaved medians: the machine is shared and noisy):
 
 It also reports the first-call cost of each engine (binding plus JIT compile, or a disk-cache
 load); ``--cold`` points the kernel cache at a fresh directory to measure compiles from scratch.
+
+``--techniques`` (or ``--only-techniques``) measures the choices behind the simplification and pattern
+fusion passes, each against its alternatives in one interleaved run:
+
+* a transposed product operand: the swapped view handed to BLAS vs a contiguous operand vs copying
+  the transpose first (the fold in ``passes/simplify.py`` keeps the view);
+* a product's epilogue (MLP layer: bias + relu on 256x1024; FFN: bias + GELU on 1024x2048): a separate
+  fused node into a new buffer vs in place on the product's buffer on one and on two threads vs NumPy
+  ufuncs in place;
+* a compiled fused kernel handed the same buffer as input and output: the two-array kernel (LLVM's
+  overlap check fails and the scalar loop runs) vs the in-place variant;
+* attention (8 heads x 128 x 64 per batch of 8): batched products with the softmax in place on the
+  scores vs a loop over heads keeping each head's scores in cache, on one lane and on two.
 """
 
 from __future__ import annotations
@@ -177,19 +190,162 @@ def bench(names: list[str], rounds: int) -> list[str]:
     return rows
 
 
+# -- the techniques behind simplification and pattern fusion -------------------------------------------
+
+
+def _row(label: str, med: dict[str, float], base: str) -> list[str]:
+    return [f"| {label} | {k} | {v:.3f} | {v / med[base]:.2f}x |" for k, v in med.items()]
+
+
+def _epilogue_cases(rng: np.random.Generator, m: int, k: int, n: int, act: Callable) -> dict[str, Callable[[], object]]:
+    from graphscope.ir.op_defs.fused_matmul import product_spec
+
+    a = rng.standard_normal((m, k), dtype=np.float32)
+    w = (rng.standard_normal((k, n), dtype=np.float32) / np.float32(math.sqrt(k))).astype(np.float32)
+    b = rng.standard_normal(n, dtype=np.float32)
+    sep, _ = optimize(gs.function(lambda x: act(x @ w + b)).get_graph(a),
+                      passes=["constant_folding", "elementwise_fusion"])
+    (fused,) = [x for x in sep.nodes if x.op == "fused"]
+    (fm,) = [x for x in optimize(gs.function(lambda x: act(x @ w + b)).get_graph(a), level=2)[0].nodes
+             if x.op == "fused_matmul"]
+    prog, extras = fm.attrs["epilogue"], fm.inputs[2:]
+    specs = [product_spec([i.spec for i in fm.inputs], fm.attrs)] + [i.spec for i in extras]
+    ro = [False] + [True] * len(extras)
+    one = fused_kernels.program_compute(prog, specs, ro, alias=0, min_work=1 << 62)
+    two = fused_kernels.program_compute(prog, specs, ro, alias=0, min_work=0)
+    sep_kernel = fused_kernels.fused_out_kernel(fused)
+    sep_args = [i.value for i in fused.inputs]
+    slot = [i.op for i in fused.inputs].index("matmul")  # the product; the others are constants
+    vals = [e.value for e in extras]
+    prod, out = np.empty((m, n), np.float32), np.empty((m, n), np.float32)
+
+    def separate():
+        np.matmul(a, w, out=prod)
+        args = list(sep_args)
+        args[slot] = prod
+        sep_kernel(*args, out)
+
+    def in_place(compute):
+        def run():
+            np.matmul(a, w, out=prod)
+            compute((prod, *vals), prod)
+        return run
+
+    return {"product only": lambda: np.matmul(a, w, out=prod), "product, then a fused node (new buffer)": separate,
+            "in-place epilogue, 1 thread": in_place(one), "in-place epilogue, 2 threads": in_place(two)}
+
+
+def bench_techniques(rounds: int) -> list[str]:
+    rng = np.random.default_rng(0)
+    rows = ["| technique | variant | ms (median) | vs first |", "|---|---|---:|---:|"]
+    for label, (a, bt) in {
+        "a @ b.mT, 256x1024 @ (1024x1024).T": (rng.standard_normal((256, 1024), dtype=np.float32),
+                                             rng.standard_normal((1024, 1024), dtype=np.float32)),
+        "q @ k.mT, (8,8,128,64) @ (8,8,128,64).mT": (rng.standard_normal((8, 8, 128, 64), dtype=np.float32),
+                                                    rng.standard_normal((8, 8, 128, 64), dtype=np.float32)),
+    }.items():
+        view = np.swapaxes(bt, -1, -2)
+        contig = np.ascontiguousarray(view)
+        assert np.array_equal(np.matmul(a, view), np.matmul(a, contig))  # the fold is exact
+        rows += _row(label, interleaved({"transposed view to BLAS": lambda a=a, v=view: np.matmul(a, v),
+                                         "contiguous operand": lambda a=a, c=contig: np.matmul(a, c),
+                                         "copy the transpose, then multiply":
+                                             lambda a=a, v=view: np.matmul(a, np.ascontiguousarray(v))}, rounds),
+                     "transposed view to BLAS")
+    relu = lambda t: np.maximum(t, np.float32(0))  # noqa: E731
+    rows += _row("MLP layer: relu(x @ w + b), 256x1024x1024", interleaved(_epilogue_cases(rng, 256, 1024, 1024, relu), rounds),
+                 "product only")
+    rows += _row("FFN: gelu(x @ w + b), 1024x512x2048", interleaved(_epilogue_cases(rng, 1024, 512, 2048, _gelu_cube), rounds),
+                 "product only")
+    # A compiled kernel given one buffer as input and output: a flat program (bias + GELU) and a row program
+    # (the elementwise block, with its layer norm's reductions).
+    bias = rng.standard_normal(2048, dtype=np.float32)
+    x = rng.standard_normal((1024, 2048), dtype=np.float32)
+    for label, fn, inputs in (("bias + GELU, 1024x2048", gs.function(lambda t: _gelu_cube(t + bias)), [x]),
+                              ("elementwise block, 1024x2048", *models.elementwise(rows=1024, cols=2048))):
+        (node,) = [n for n in optimize(fn.get_graph(*inputs), level=2)[0].nodes if n.op == "fused"]
+        plain, variant = fused_kernels._compute(node), fused_kernels._compute(node, alias=0)
+        rest = [i.value for i in node.inputs[1:]]
+        src, buf, dst = inputs[0], inputs[0].copy(), np.empty_like(inputs[0])
+
+        def case(compute, out_is_input, src=src, buf=buf, dst=dst, rest=rest):
+            def run():  # every case refills its input first: a kernel run over its own output again and again
+                np.copyto(buf, src)  # drifts towards subnormal values, which are slow
+                compute([buf, *rest], buf if out_is_input else dst)
+            return run
+
+        rows += _row(f"fused kernel, {label} (each incl. a refill copy)", interleaved({
+            "into another buffer": case(plain, False), "same buffer, two-array kernel": case(plain, True),
+            "same buffer, in-place variant": case(variant, True)}, rounds), "into another buffer")
+    rows += _attention_rows(rng, rounds)
+    return rows
+
+
+def _attention_rows(rng: np.random.Generator, rounds: int) -> list[str]:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from graphscope.ir.spec import TensorSpec
+
+    b, h, s, d = 8, 8, 128, 64
+    q, v = (rng.standard_normal((b, h, s, d), dtype=np.float32) for _ in range(2))
+    kt = np.swapaxes(rng.standard_normal((b, s, h * d), dtype=np.float32).reshape(b, s, h, d).transpose(0, 2, 1, 3), -1, -2)
+    scale = np.float32(1 / math.sqrt(d))
+    f = gs.function(lambda q, k, v: gs.ops.softmax((q @ np.swapaxes(k, -1, -2)) * scale, axis=-1) @ v)
+    (fm,) = [x for x in optimize(f.get_graph(q, np.ascontiguousarray(np.swapaxes(kt, -1, -2)), v), level=2)[0].nodes
+             if x.op == "fused_matmul"]
+    prog = fm.attrs["epilogue"]
+    whole = fused_kernels.program_compute(prog, [TensorSpec((b, h, s, s), "float32")], alias=0,
+                                          min_work=fused_kernels.EPILOGUE_PARALLEL_MIN_WORK)
+    tile = fused_kernels.program_compute(prog, [TensorSpec((s, s), "float32")], alias=0, min_work=1 << 62)
+    scores, out = np.empty((b, h, s, s), np.float32), np.empty((b, h, s, d), np.float32)
+    tiles = [np.empty((s, s), np.float32) for _ in range(2)]
+    pool = ThreadPoolExecutor(2)
+
+    def batched():
+        np.matmul(q, kt, out=scores)
+        whole((scores,), scores)
+        np.matmul(scores, v, out=out)
+
+    def heads(lane: int, lanes: int) -> None:
+        t = tiles[lane]
+        for i in range(lane, b * h, lanes):
+            bi, hi = divmod(i, h)
+            np.matmul(q[bi, hi], kt[bi, hi], out=t)
+            tile((t,), t)
+            np.matmul(t, v[bi, hi], out=out[bi, hi])
+
+    def two_lanes():
+        other = pool.submit(heads, 1, 2)
+        heads(0, 2)
+        other.result()
+
+    try:
+        return _row("attention: softmax(q @ k.mT * s) @ v, 8x8 heads of 128x64", interleaved({
+            "batched products, softmax in place on the scores": batched,
+            "per head (scores stay in cache), 1 lane": lambda: heads(0, 1),
+            "per head, 2 lanes": two_lanes}, rounds), "batched products, softmax in place on the scores")
+    finally:
+        pool.shutdown()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=15, help="interleaved rounds per workload (median taken)")
     ap.add_argument("--workloads", default="elementwise,transformer,chain", help="comma-separated: elementwise, "
                     "transformer, chain, or any sample name")
     ap.add_argument("--cold", action="store_true", help="compile kernels into a fresh cache directory")
+    ap.add_argument("--techniques", action="store_true", help="also measure the pattern-fusion techniques (see above)")
+    ap.add_argument("--only-techniques", action="store_true", help="measure only the pattern-fusion techniques")
     args = ap.parse_args()
     if args.cold:
         os.environ["GRAPHSCOPE_CACHE_DIR"] = tempfile.mkdtemp(prefix="graphscope-bench-")
     print(f"graphscope {gs.__version__}, NumPy {np.__version__}, numba "
           f"{'available' if fused_kernels.numba_available() else 'missing'}, {os.cpu_count()} CPUs, rounds={args.rounds}"
           f"{', cold kernel cache' if args.cold else ''}\n")
-    print("\n".join(bench(args.workloads.split(","), args.rounds)) + "\n", flush=True)
+    if not args.only_techniques:
+        print("\n".join(bench(args.workloads.split(","), args.rounds)) + "\n", flush=True)
+    if args.techniques or args.only_techniques:
+        print("\n".join(bench_techniques(args.rounds)) + "\n", flush=True)
 
 
 if __name__ == "__main__":

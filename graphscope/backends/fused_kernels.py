@@ -13,7 +13,10 @@ Three engines evaluate the same program (see ``graphscope/ir/op_defs/fused.py``)
   (no fast-math), so the element-wise results equal NumPy's except for ``exp log tanh erf`` in
   float32 and ``exp tanh`` in float64, which use branch-free polynomial approximations (a few ulp)
   that the compiler vectorizes where libm calls would not. Reductions sum a row buffer with a
-  separately compiled, reassociating (vectorized) loop; max/min propagate NaN as NumPy does.
+  separately compiled, reassociating (vectorized) loop; max/min propagate NaN as NumPy does. A kernel
+  that writes over one of its inputs (the memory plan's in-place reuse, a product's epilogue) is a
+  variant of its own whose output *is* that input: the two-array kernel handed one buffer twice fails
+  LLVM's overlap check and runs its scalar loop (measured: 6x slower on bias + GELU).
 * ``numpy``: cache-blocked evaluation with NumPy's SIMD ufuncs into preallocated per-thread buffers
   (reused once dead, so a block's working set stays in L2), blocks spread over the thread pool
   (ufuncs release the GIL). No compiler; the fallback when numba is missing or the program has an
@@ -450,10 +453,17 @@ def numba_unsupported(plan: FusedPlan) -> str | None:
 
 
 class _Gen:
-    """Python source for one program's kernel over a range of rows (or of flat elements)."""
+    """Python source for one program's kernel over a range of rows (or of flat elements).
 
-    def __init__(self, plan: FusedPlan) -> None:
+    ``alias``: the in-place variant, whose output *is* input ``alias`` (no ``out`` parameter). A separate
+    kernel because LLVM vectorizes a loop over two array arguments only after a runtime check that
+    they do not overlap; when they are the same buffer the check fails and the scalar loop runs
+    (measured: 2x slower on a GELU program). With one array, load and store provably meet.
+    """
+
+    def __init__(self, plan: FusedPlan, alias: int | None = None) -> None:
         self.p = plan
+        self.alias = alias
         n = plan.n_in
         prog = plan.program
         # Phase of each column-varying value; the phase at which each row value is ready.
@@ -545,8 +555,10 @@ class _Gen:
         n = p.n_in
         params = [f"p{k}" for k in range(n)]
         arrays = [f"a{k}" for k in range(n)]
-        args = ", ".join(["lo", "hi"] + ([] if p.flat else ["N"]) + params + arrays + ["out"])
+        args = ", ".join(["lo", "hi"] + ([] if p.flat else ["N"]) + params + arrays + ([] if self.alias is not None else ["out"]))
         lines = ['@njit(error_model="numpy", nogil=True, cache=True)', f"def kernel({args}):"]
+        if self.alias is not None:
+            lines.append(f"    out = a{self.alias}")
         lines += ["    " + line for line in (self.flat_body() if p.flat else self.rows_body())]
         return "\n".join(lines) + "\n"
 
@@ -645,8 +657,11 @@ class _Gen:
 _HELPERS_DIGEST = hashlib.sha256(_HELPERS_SOURCE.encode()).hexdigest()[:20]
 
 
-def numba_source(plan: FusedPlan) -> str:
-    """The kernel module's source; helper functions (``_rsum``, ``_exp32`` ...) are injected when it loads."""
+def numba_source(plan: FusedPlan, alias: int | None = None) -> str:
+    """The kernel module's source; helper functions (``_rsum``, ``_exp32`` ...) are injected when it loads.
+
+    ``alias``: the variant writing its result over input ``alias`` (see ``_Gen``).
+    """
     header = [
         f"# graphscope fused kernel (generator {GENERATOR_VERSION}); generated, do not edit",
         "# helpers (_rsum, _fmax, _exp32, ...) come from the helper module, injected before this runs:",
@@ -658,7 +673,7 @@ def numba_source(plan: FusedPlan) -> str:
         "",
         "",
     ]
-    return "\n".join(header) + _Gen(plan).source()
+    return "\n".join(header) + _Gen(plan, alias).source()
 
 
 _modules: dict[str, Any] = {}
@@ -727,6 +742,10 @@ def _cpus() -> int:
 
 
 PARALLEL_MIN_WORK = 1 << 18  # element-steps (about 100 us of work): below, one thread beats a thread handoff
+# Right after a multi-threaded BLAS product (a fused_matmul's epilogue) a handoff costs more: measured on the
+# MLP layer (256x1024, bias + relu, 0.5M element-steps) the epilogue took 0.03 ms on one thread and 0.1 ms
+# on two, while BLAS's workers still spin; so epilogues split only from this much work on.
+EPILOGUE_PARALLEL_MIN_WORK = 1 << 21
 
 
 def _split(n: int, parts: int) -> list[tuple[int, int]]:
@@ -734,16 +753,20 @@ def _split(n: int, parts: int) -> list[tuple[int, int]]:
     return [(lo, min(n, lo + step)) for lo in range(0, n, step)]
 
 
-def _numba_kernel(plan: FusedPlan, readonly: Sequence[bool] = ()) -> Callable[[Sequence[np.ndarray], np.ndarray], None]:
+def _numba_kernel(plan: FusedPlan, readonly: Sequence[bool] = (), alias: int | None = None,
+                  min_work: int = PARALLEL_MIN_WORK) -> Callable[[Sequence[np.ndarray], np.ndarray], None]:
     """The compiled row kernel, split over row ranges on the thread pool when the work is large.
 
     ``readonly`` says which inputs arrive read-only (constants): the kernel is compiled for exactly
     those argument types here, at bind time, so compile errors fall back to the NumPy engine.
+    ``alias``: the in-place variant; its caller passes ``out`` as input ``alias`` (C-contiguous, the
+    same buffer), and the kernel writes there.
     """
     from numba import from_dtype, types
 
     helpers = load_source(_HELPERS_SOURCE)
-    mod = load_source(numba_source(plan), {k: v for k, v in vars(helpers).items() if k.startswith("_") and k[1:2] != "_"})
+    mod = load_source(numba_source(plan, alias),
+                      {k: v for k, v in vars(helpers).items() if k.startswith("_") and k[1:2] != "_"})
     fn = mod.kernel
     total = plan.rows * plan.cols
     cpus = _cpus()
@@ -755,13 +778,15 @@ def _numba_kernel(plan: FusedPlan, readonly: Sequence[bool] = ()) -> Callable[[S
         n_items, lead = plan.rows, (plan.cols,)
         shapes = list(plan.in_shapes2d)
         out2d = (plan.rows, plan.cols) if plan.out_full else (plan.rows,)
-    parallel = cpus > 1 and n_items > 1 and total * max(plan.n_steps, 1) >= PARALLEL_MIN_WORK
+    parallel = cpus > 1 and n_items > 1 and total * max(plan.n_steps, 1) >= min_work
     ranges = _split(n_items, cpus) if parallel else [(0, n_items)]
     params = tuple(m[1] for m in plan.in_maps)
     ro = list(readonly) + [False] * (plan.n_in - len(readonly))
+    if alias is not None:
+        ro[alias] = False
     sig = ([types.int64] * (2 + len(lead) + len(params))
            + [types.Array(from_dtype(s_.dtype), len(shape), "C", readonly=r) for s_, shape, r in zip(plan.specs, shapes, ro)]
-           + [types.Array(from_dtype(plan.out.dtype), len(out2d), "C")])
+           + ([types.Array(from_dtype(plan.out.dtype), len(out2d), "C")] if alias is None else []))
     try:
         fn.compile(tuple(sig))
     except Exception as exc:  # a program the generator cannot type: evaluate it with NumPy instead
@@ -770,14 +795,17 @@ def _numba_kernel(plan: FusedPlan, readonly: Sequence[bool] = ()) -> Callable[[S
         return _numpy_kernel(plan)
     ascontig = np.ascontiguousarray
 
+    def outs(out):
+        return (out.reshape(out2d),) if alias is None else ()
+
     if len(ranges) == 1:
         def compute(arrays, out):
-            fn(0, n_items, *lead, *params, *[ascontig(a).reshape(s) for a, s in zip(arrays, shapes)], out.reshape(out2d))
+            fn(0, n_items, *lead, *params, *[ascontig(a).reshape(s) for a, s in zip(arrays, shapes)], *outs(out))
     else:
         (lo0, hi0), rest = ranges[0], ranges[1:]
 
         def compute(arrays, out):  # numba kernels release the GIL: the pool's threads run them side by side
-            tail = (*lead, *params, *[ascontig(a).reshape(s) for a, s in zip(arrays, shapes)], out.reshape(out2d))
+            tail = (*lead, *params, *[ascontig(a).reshape(s) for a, s in zip(arrays, shapes)], *outs(out))
             pool = _thread_pool()
             futures = [pool.submit(fn, lo, hi, *tail) for lo, hi in rest]
             fn(lo0, hi0, *tail)
@@ -833,7 +861,9 @@ def _numpy_kernel(plan: FusedPlan) -> Callable[[Sequence[np.ndarray], np.ndarray
         v = n + j
         if const[v]:
             continue
-        dead = tuple(a for a in args if a >= n and last_use.get(a) == j and not const[a])
+        # Each dying value once: where(c, x, x) reads x twice, and freeing its buffer twice would hand it
+        # to two later values at once.
+        dead = tuple(sorted({a for a in args if a >= n and last_use.get(a) == j and not const[a]}))
         if op in REDUCTIONS:
             steps.append((v, "mean" if op == "mean" else "reduce", _REDUCE_UFUNC[op].reduce, args, dead))
             continue
@@ -955,20 +985,19 @@ def _run_blocks(run_block: Callable, base: list, arrays: Sequence, out2d: np.nda
 # -- the factory ------------------------------------------------------------------------------------
 
 
-def _reference_compute(node: Node) -> Callable[[Sequence[np.ndarray], np.ndarray], None]:
+def _reference_compute(program: tuple[Step, ...]) -> Callable[[Sequence[np.ndarray], np.ndarray], None]:
     impl = get_op("fused").impl
-    program = node.attrs["program"]
 
-    def compute(arrays, out):
+    def compute(arrays, out):  # the whole result is computed before it is written: any aliasing is fine
         np.copyto(out, impl(np, *arrays, program=program), casting="unsafe")
 
     return compute
 
 
-def choose_engine(node: Node) -> tuple[str, FusedPlan | None, str]:
-    """(engine, plan, why not a faster one) for this node under the current setting."""
+def program_engine(program: tuple[Step, ...], in_specs: Sequence[TensorSpec]) -> tuple[str, FusedPlan | None, str]:
+    """(engine, plan, why not a faster one) for a program on inputs of these specs, under the current setting."""
     setting = engine_setting()
-    plan = analyze(node.attrs["program"], [i.spec for i in node.inputs])
+    plan = analyze(program, in_specs)
     if isinstance(plan, str):
         return "reference", None, plan
     if setting == "reference":
@@ -983,13 +1012,32 @@ def choose_engine(node: Node) -> tuple[str, FusedPlan | None, str]:
     return "numpy", plan, why
 
 
-def _compute(node: Node) -> Callable[[Sequence[np.ndarray], np.ndarray], None]:
-    engine, plan, _ = choose_engine(node)
+def choose_engine(node: Node) -> tuple[str, FusedPlan | None, str]:
+    """(engine, plan, why not a faster one) for this node under the current setting."""
+    return program_engine(node.attrs["program"], [i.spec for i in node.inputs])
+
+
+def program_compute(program: tuple[Step, ...], in_specs: Sequence[TensorSpec], readonly: Sequence[bool] = (),
+                    alias: int | None = None,
+                    min_work: int = PARALLEL_MIN_WORK) -> Callable[[Sequence[np.ndarray], np.ndarray], None]:
+    """``compute(arrays, out)`` evaluating ``program`` into ``out`` on the engine the setting picks.
+
+    ``readonly``: which inputs arrive read-only (constants). ``alias``: the caller always passes
+    ``out`` as input ``alias`` (a C-contiguous buffer of the output's spec, read at the output's
+    positions): the numba engine then runs its in-place variant. ``min_work``: element-steps from
+    which the numba engine splits the work over threads.
+    """
+    engine, plan, _ = program_engine(program, in_specs)
     if engine == "reference" or plan is None:
-        return _reference_compute(node)
+        return _reference_compute(program)
     if engine == "numba":
-        return _numba_kernel(plan, [i.op == "constant" for i in node.inputs])
+        return _numba_kernel(plan, readonly, alias, min_work)
     return _numpy_kernel(plan)
+
+
+def _compute(node: Node, alias: int | None = None) -> Callable[[Sequence[np.ndarray], np.ndarray], None]:
+    return program_compute(node.attrs["program"], [i.spec for i in node.inputs],
+                           [i.op == "constant" for i in node.inputs], alias)
 
 
 def fused_kernel(node: Node) -> Kernel:
@@ -1011,17 +1059,53 @@ def fused_kernel(node: Node) -> Kernel:
 def fused_out_kernel(node: Node) -> Kernel:
     """The same kernel writing into a given buffer, ``f(*arrays, out) -> out`` (for ``OUT_KERNELS``).
 
-    ``out`` may be one of the inputs (same spec, read at the same row and column): every engine
-    reads an element before it writes the output element at that position.
+    ``out`` may be one of the inputs allowed by ``fused_in_place_ok`` (the memory plan's in-place
+    reuse): every engine reads an element before it writes the output element at that position. The
+    numba engine then switches to the kernel's in-place variant (compiled on the first such call),
+    which vectorizes where the two-array kernel would fall back to scalar code.
     """
     compute = _compute(node)
+    engine = choose_engine(node)[0]
+    candidates = [k for k in range(len(node.inputs)) if fused_in_place_ok(node, k)] if engine == "numba" else []
+    threads = getattr(compute, "threads", 1)
+
+    if not candidates:
+        def kernel(*args):
+            out = args[-1]
+            compute(args[:-1], out)
+            return out
+
+        kernel.threads = threads  # type: ignore[attr-defined]
+        return kernel
+
+    variants: dict[int, Callable] = {}
+    lock = threading.Lock()
+    may_share = np.may_share_memory
+
+    def in_place(k: int, arrays: Sequence[np.ndarray], out: np.ndarray) -> None:
+        a = arrays[k]
+        if not (a.flags.c_contiguous and a.ctypes.data == out.ctypes.data):  # a partial overlap: read a copy
+            arrays = list(arrays)
+            arrays[k] = a.copy()
+            compute(arrays, out)
+            return
+        fn = variants.get(k)
+        if fn is None:
+            with lock:
+                fn = variants.get(k) or variants.setdefault(k, _compute(node, alias=k))
+        fn(arrays, out)
 
     def kernel(*args):
         out = args[-1]
-        compute(args[:-1], out)
+        arrays = args[:-1]
+        for k in candidates:
+            if may_share(arrays[k], out):
+                in_place(k, arrays, out)
+                return out
+        compute(arrays, out)
         return out
 
-    kernel.threads = getattr(compute, "threads", 1)  # type: ignore[attr-defined]
+    kernel.threads = threads  # type: ignore[attr-defined]
     return kernel
 
 

@@ -16,7 +16,13 @@ from collections.abc import Callable
 import numpy as np
 
 from graphscope.backends.base import Backend, Kernel
-from graphscope.backends.fused_kernels import fused_kernel, fused_out_kernel
+from graphscope.backends.fused_kernels import (
+    EPILOGUE_PARALLEL_MIN_WORK,
+    fused_in_place_ok,
+    fused_kernel,
+    fused_out_kernel,
+    program_compute,
+)
 from graphscope.ir.graph import Node
 from graphscope.ir.ops import all_ops
 from graphscope.ir.special import special
@@ -66,6 +72,62 @@ def _relu_out(node: Node) -> Kernel | None:
 
 def _matmul_out(node: Node) -> Kernel | None:
     return _ufunc_out(node, "matmul")
+
+
+def _fused_matmul_parts(node: Node) -> tuple[Callable, Callable | None]:
+    """(product, epilogue) of a ``fused_matmul`` node: ``product(a, b, out=None)`` on the transposed views,
+    and the epilogue's in-place ``compute(arrays, out)`` (arrays[0] is out) or None."""
+    from graphscope.ir.op_defs.fused_matmul import product_spec
+
+    ta, tb, epilogue = node.attrs["transpose_a"], node.attrs["transpose_b"], node.attrs["epilogue"]
+    matmul, swap = np.matmul, np.swapaxes
+
+    def product(a, b, out=None):
+        # The swapped views go to BLAS as they are (a transposed operand, no copy): see op_defs/fused_matmul.py
+        return matmul(swap(a, -1, -2) if ta else a, swap(b, -1, -2) if tb else b, out=out)
+
+    if not epilogue:
+        return product, None
+    prod = product_spec([i.spec for i in node.inputs], node.attrs)
+    extras = node.inputs[2:]
+    compute = program_compute(epilogue, [prod] + [i.spec for i in extras],
+                              [False] + [i.op == "constant" for i in extras], alias=0, min_work=EPILOGUE_PARALLEL_MIN_WORK)
+    return product, compute
+
+
+def _fused_matmul(node: Node) -> Kernel:
+    product, epilogue = _fused_matmul_parts(node)
+    if epilogue is None:
+        return lambda a, b: product(a, b)
+
+    def k(a, b, *extras):
+        out = product(a, b)  # a new C-contiguous array: the epilogue overwrites it in place
+        epilogue((out, *extras), out)
+        return out
+
+    k.threads = getattr(epilogue, "threads", 1)  # type: ignore[attr-defined]
+    return k
+
+
+def _fused_matmul_out(node: Node) -> Kernel | None:
+    a, b = node.inputs[0].dtype, node.inputs[1].dtype
+    try:
+        if np.matmul.resolve_dtypes((a, b, None))[-1] != node.dtype:
+            return None
+    except (TypeError, ValueError, np.exceptions.DTypePromotionError):
+        return None
+    product, epilogue = _fused_matmul_parts(node)
+    if epilogue is None:
+        return lambda a, b, out: product(a, b, out)
+
+    def k(a, b, *rest):
+        out = rest[-1]
+        product(a, b, out)
+        epilogue((out, *rest[:-1]), out)
+        return out
+
+    k.threads = getattr(epilogue, "threads", 1)  # type: ignore[attr-defined]
+    return k
 
 
 def _rsqrt_out(node: Node) -> Kernel | None:
@@ -300,7 +362,7 @@ def blas_threads() -> int:
 class NumpyBackend(Backend):
     name = "numpy"
     xp = np
-    KERNELS = {"relu": _relu, "fused": fused_kernel}
+    KERNELS = {"relu": _relu, "fused": fused_kernel, "fused_matmul": _fused_matmul}
     OUT_KERNELS: dict[str, Callable[[Node], Kernel | None]] = {
         **{name: _ufunc_out for name in _ufunc_names()},
         "matmul": _matmul_out, "relu": _relu_out, "rsqrt": _rsqrt_out, "sigmoid": _sigmoid_out, "erf": _erf_out,
@@ -311,29 +373,37 @@ class NumpyBackend(Backend):
         "argmax": _argreduce_out(np.argmax), "argmin": _argreduce_out(np.argmin),
         "softmax": _softmax_out, "log_softmax": _log_softmax_out, "layer_norm": _layer_norm_out,
         "batch_norm": _batch_norm_out, "concat": _join_out(np.concatenate), "stack": _join_out(np.stack),
-        "gather": _gather_out, "fused": fused_out_kernel,
+        "gather": _gather_out, "fused": fused_out_kernel, "fused_matmul": _fused_matmul_out,
     }
     IN_PLACE: dict[str, Callable[[Node, int], bool]] = {
         **{name: _always for name in _ufunc_names()},  # ufuncs are safe under any overlap
         "relu": _always, "rsqrt": _always, "sigmoid": _always, "erf": _always, "clip": _always,
         "softmax": lambda node, i: i == 0, "log_softmax": lambda node, i: i == 0,
         "layer_norm": lambda node, i: i == 0, "batch_norm": lambda node, i: i == 0,
-        "fused": _always,  # every engine reads an element before writing the output element there
+        # Only inputs read at the output's own positions: an input broadcast along the rows (a column
+        # vector of a row reduction, say) is read again by every row and must not be overwritten.
+        "fused": fused_in_place_ok,
     }
 
     def asarray(self, value):
         return np.asarray(value)
 
     def kernel_threads(self, node: Node, kernel: Kernel | None = None) -> int:
-        if node.op in ("matmul", "einsum", "conv2d") and len(node.inputs) >= 2:
+        if node.op in ("matmul", "fused_matmul", "einsum", "conv2d") and len(node.inputs) >= 2:
             from graphscope.ir.ops import get_op
 
-            flops = get_op(node.op).estimate_cost([i.spec for i in node.inputs], node.spec, node.attrs)[0]
+            if node.op == "fused_matmul":  # the product's own cost (the epilogue's kernel says its threads itself)
+                from graphscope.ir.op_defs.fused_matmul import operand_specs
+
+                specs = list(operand_specs([i.spec for i in node.inputs], node.attrs))
+                flops = get_op("matmul").estimate_cost(specs, node.spec, {})[0]
+            else:
+                flops = get_op(node.op).estimate_cost([i.spec for i in node.inputs], node.spec, node.attrs)[0]
             batch = 1
-            if node.op == "matmul" and len(node.shape) > 2:
+            if node.op in ("matmul", "fused_matmul") and len(node.shape) > 2:
                 batch = math.prod(node.shape[:-2])
             if flops / 2 / max(batch, 1) > _GEMM_SINGLE_THREAD_MNK:
-                return blas_threads()
+                return max(blas_threads(), super().kernel_threads(node, kernel))
         return super().kernel_threads(node, kernel)
 
     def info(self) -> dict:

@@ -420,9 +420,11 @@ def elementwise_fusion(graph: Graph, max_steps: int = DEFAULT_MAX_STEPS, thresho
         members = sorted(group.members.values(), key=lambda n: index[n.id])
         if group.result < 0 or n_steps <= 1 and len(members) == 1:
             neighbours = [i for i in group.root.inputs if not _is_literal(i)] + list(group.root.users)
+            products = [i for i in group.root.inputs if i.op in ("matmul", "fused_matmul")]
             block(SINGLE_OP, group.root, [group.root.id],
                   f"{SINGLE_OP}: %{group.root.id} ({group.root.op}) has no fusible neighbour"
-                  + (f" (reads/feeds {_ids(neighbours[:4])})" if neighbours else ""))
+                  + (f" (reads/feeds {_ids(neighbours[:4])})" if neighbours else "")
+                  + (f"; pattern fusion may take it into the product %{products[0].id}" if products else ""))
             continue
         saving = _estimated_saving(program, inputs, group.root.spec)
         if threshold and saving <= 0:

@@ -4,8 +4,9 @@
     print(log)          # per pass: what it removed, folded, merged, rewrote, fused, and what it could not
 
 Levels: 0 = none; 1 = exact graph cleanups (constant folding, algebraic simplification, CSE,
-dead code elimination); 2 = level 1 plus the passes that change how the graph runs (fusion and
-the memory plan, as they land); 3 = level 2 plus rewrites that are not bit-exact (``x + 0.0``).
+dead code elimination, transposes folded into products); 2 = level 1 plus the passes that change
+how the graph runs (elementwise fusion, pattern fusion of products with their epilogues, the memory
+plan); 3 = level 2 plus rewrites that are not bit-exact (``x + 0.0``).
 Adding a pass is one file in this package plus one entry in ``PASSES`` and the level lists.
 """
 
@@ -23,6 +24,7 @@ from graphscope.passes.cse import common_subexpression_elimination
 from graphscope.passes.dce import dead_code_elimination
 from graphscope.passes.fusion import elementwise_fusion
 from graphscope.passes.memory_plan import memory_plan
+from graphscope.passes.pattern_fusion import pattern_fusion
 from graphscope.passes.simplify import algebraic_simplification
 
 Pass = Callable[[Graph], PassResult]
@@ -34,6 +36,7 @@ PASSES: dict[str, Pass] = {
     "common_subexpression_elimination": common_subexpression_elimination,
     "dead_code_elimination": dead_code_elimination,
     "elementwise_fusion": elementwise_fusion,
+    "pattern_fusion": pattern_fusion,
     "memory_plan": memory_plan,
 }
 
@@ -41,9 +44,9 @@ _CLEANUP = ["constant_folding", "algebraic_simplification", "common_subexpressio
 LEVELS: dict[int, list[str]] = {
     0: [],
     1: _CLEANUP,
-    2: _CLEANUP + ["elementwise_fusion", "memory_plan"],
+    2: _CLEANUP + ["elementwise_fusion", "pattern_fusion", "memory_plan"],
     3: ["constant_folding", "algebraic_simplification_unsafe", "common_subexpression_elimination",
-        "dead_code_elimination", "elementwise_fusion", "memory_plan"],
+        "dead_code_elimination", "elementwise_fusion", "pattern_fusion", "memory_plan"],
 }
 
 

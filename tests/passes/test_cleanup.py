@@ -177,3 +177,68 @@ def test_verify_names_the_first_differing_node(rng):
     opt.version += 1
     with pytest.raises(gs.VerificationError, match=rf"first differing node: node %{tanh.id} 'cse/tanh' \(sin"):
         gs.verify(g, opt, inputs)
+
+
+# -- transposes folded into matrix products ---------------------------------------------------------
+
+
+def _product_graph(shape_a, shape_b, ta=False, tb=False, extra_reader=False):
+    g = Graph("g")
+    a = g.placeholder("a", TensorSpec(shape_a, F32))
+    b = g.placeholder("b", TensorSpec(shape_b, F32))
+
+    def swap(x):
+        nd = x.spec.ndim
+        return g.add_node("transpose", [x], {"perm": tuple(range(nd - 2)) + (nd - 1, nd - 2)})
+
+    ta_node = swap(a) if ta else a
+    tb_node = swap(b) if tb else b
+    out = g.add_node("matmul", [ta_node, tb_node])
+    outs = [out] + ([g.add_node("tanh", [tb_node])] if extra_reader else [])
+    g.set_outputs(outs)
+    return g
+
+
+@pytest.mark.parametrize("shapes,ta,tb", [
+    (((5, 7), (3, 7)), False, True),  # a @ b.T
+    (((7, 5), (7, 3)), True, False),  # a.T @ b
+    (((7, 5), (3, 7)), True, True),  # a.T @ b.T
+    (((2, 4, 5, 6), (2, 4, 3, 6)), False, True),  # batched q @ k.mT
+    (((2, 1, 6, 5), (3, 6, 4)), True, False),  # batch broadcasting
+])
+def test_a_transpose_of_the_last_two_axes_folds_into_the_product(shapes, ta, tb, rng):
+    g = _product_graph(*shapes, ta=ta, tb=tb)
+    opt, log = _equal_after(algebraic_simplification, g, rng)  # bit-identical: the kernel reads the same view
+    (fm,) = [n for n in opt.nodes if n.op not in ("placeholder",)]
+    assert fm.op == "fused_matmul" and (fm.attrs["transpose_a"], fm.attrs["transpose_b"]) == (ta, tb)
+    assert [i.op for i in fm.inputs] == ["placeholder", "placeholder"]
+    transposes = [n.id for n in g.nodes if n.op == "transpose"]
+    assert set(transposes) <= set(fm.provenance) and set(transposes) <= set(log.removed)
+    ((old, new, rule),) = log.rewritten
+    assert new == fm.id and rule.startswith("matmul of a transposed operand")
+
+
+def test_transposes_that_stay(rng):
+    # also read by another node: folding would not remove it
+    g = _product_graph((5, 7), (3, 7), tb=True, extra_reader=True)
+    opt, log = _equal_after(algebraic_simplification, g, rng)
+    assert "fused_matmul" not in opt.op_counts() and not log.rewritten
+    # not a swap of the last two axes
+    g = Graph("g")
+    a = g.placeholder("a", TensorSpec((4, 5, 6), F32))
+    b = g.placeholder("b", TensorSpec((5, 6, 3), F32))
+    g.set_outputs([g.add_node("matmul", [g.add_node("transpose", [a], {"perm": (1, 0, 2)}), b])])
+    opt, log = _equal_after(algebraic_simplification, g, rng)
+    assert opt.op_counts() == g.op_counts()
+
+
+def test_transformer_key_transpose_folds_at_level_1():
+    from graphscope.samples import models
+
+    fn, inputs = models.transformer(batch=2, seq=16, d_model=32, heads=4, d_ff=64)
+    g = fn.get_graph(*inputs)
+    opt, log = gs.optimize(g, level=1)
+    (fm,) = [n for n in opt.nodes if n.op == "fused_matmul"]
+    assert fm.name == "attn/scores/matmul_1" and fm.attrs["transpose_b"] and fm.inputs[1].op == "transpose"
+    assert fm.inputs[1].attrs["perm"] == (0, 2, 1, 3)  # k's head split stays; k.mT went into the product
+    np.testing.assert_array_equal(gs.run(opt, inputs).outputs[0], gs.run(g, inputs).outputs[0])

@@ -127,12 +127,18 @@ def test_transformer_meets_the_memory_targets():
     naive = plan_memory(g).naive_bytes  # the traced graph, every intermediate kept
     opt, _ = gs.optimize(g, level=2)
     plan = get_plan(opt, get_backend("numpy")).memory  # the runtime's plan, with the backend's kernels
-    assert plan.planned_peak_bytes <= 1.15 * plan.lower_bound_bytes
+    # The bound of the graph as elementwise fusion leaves it (every fused value its own buffer): pattern fusion
+    # then runs the products' epilogues in place, which lowers the bound of its own graph to 12 MiB, below what
+    # any plan with a persistent arena and a fresh output can reach here (the output, 2 MiB, is made while the
+    # FFN's 8 MiB and the residual are live: arena 12 MiB + the output).
+    unfused, _ = gs.optimize(g, passes=[p for p in LEVELS[2] if p != "pattern_fusion"])
+    assert plan.planned_peak_bytes <= 1.15 * plan_memory(unfused).lower_bound_bytes
     assert plan.planned_peak_bytes <= 0.5 * naive
     # the arena holds exactly the in-place bound; only the output (kept by the caller) comes on top
     out_bytes = sum(o.spec.nbytes for o in opt.outputs)
     assert plan.arena_bytes == plan.in_place_bound_bytes
     assert plan.planned_peak_bytes == plan.in_place_bound_bytes + out_bytes
+    assert plan.planned_peak_bytes <= plan.lower_bound_bytes + out_bytes
 
 
 def test_the_pass_marks_the_graph_and_logs_an_estimate():
