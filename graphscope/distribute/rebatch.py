@@ -197,6 +197,18 @@ def _rewrite_attrs(n: Node, in_axes: list[int | None], old: int, b: int) -> dict
             contracted = i.spec.ndim - 1 if side == 0 else max(i.spec.ndim - 2, 0)
             if ia is not None and ia == contracted:
                 raise refuse("it contracts over the batch axis")
+    elif op == "fused_matmul":
+        ta, tb = attrs.get("transpose_a", False), attrs.get("transpose_b", False)
+        (ia, xa), (ib, xb) = zip(in_axes[:2], (i.spec for i in n.inputs[:2]))
+        if (ia is not None and ia == (xa.ndim - 2 if ta else xa.ndim - 1)) or \
+                (ib is not None and ib == (xb.ndim - 1 if tb else max(xb.ndim - 2, 0))):
+            raise refuse("it contracts over the batch axis")
+        # Its epilogue may reduce over the product's last axis (softmax of scores): the product's columns
+        # come from b's column axis, and the extras broadcast to the product.
+        columns_batched = ib is not None and xb.ndim >= 2 and ib == (xb.ndim - 2 if tb else xb.ndim - 1)
+        extras_batched = any(e is not None and e == i.spec.ndim - 1 for e, i in zip(in_axes[2:], n.inputs[2:]))
+        if attrs.get("epilogue") and (columns_batched or extras_batched):
+            raise refuse("its epilogue may reduce over the last axis, which is the batch axis")
     elif op == "einsum" or get_op(op).has(ELEMENTWISE) or op in ("transpose", "expand_dims", "identity", "cast"):
         pass  # per-element or pure axis moves; a contraction over the batch is caught by the axis tracking
     elif get_op(op).has("reduction"):

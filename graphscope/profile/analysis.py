@@ -46,7 +46,7 @@ Report schema (``Report.to_dict()``, ``schema_version`` 1)
               unreliable_nodes, profiler_overhead_ns, profiler_overhead_share},
    "nodes": [{id, name, op, scope, source, shape, dtype, lane, count, calls, median_ns, p10_ns,
               p90_ns, mean_ns, pct, flops, bytes_moved, gflops, gbps, intensity, ideal_ns,
-              utilization, bound, unreliable}, ...],          # slowest first
+              utilization, bound, unreliable, device_ns, device_bound}, ...],          # slowest first
    "by_op": [{key, count, total_ns, median_ns, pct, flops, bytes_moved}, ...],
    "by_scope": [{scope, depth, count, total_ns, self_ns, median_ns, pct, self_pct}, ...],  # tree order
    "schedule": {critical_path, critical_path_ns, node_total_ns, wall_ns, parallelism, gap_ns,
@@ -56,9 +56,26 @@ Report schema (``Report.to_dict()``, ``schema_version`` 1)
                               produced_index, last_use_index, users, is_output}, ...],
               input_bytes, constant_bytes, planned_peak_bytes, measured_over_planned},
    "recommendations": [{kind, message, node_ids, saving_ns, saving_bytes, details}, ...],
-   "notes": [str, ...]}``
+   "notes": [str, ...],
+   "device": null | {device, streams, gpu_nodes, dispatch_ns, device_ns, bound, launch_bound_nodes,
+              device_bound_nodes, pool_baseline_used_bytes, pool_peak_used_bytes, pool_peak_total_bytes,
+              device_peak_bytes, device_peak_tensors: [[node id, bytes], ...], h2d_bytes, d2h_bytes,
+              transfer_dispatch_ns, transfer_device_ns,
+              transfers: [{node_id, name, direction, bytes, value_id, dispatch_ns, device_ns, gbps}, ...]}}``
 
 Times are in nanoseconds, sizes in bytes; a value that cannot be computed is ``null``.
+
+Host and device time (GPU backends)
+-----------------------------------
+A GPU backend's events are *host dispatch* times (``start_ns``/``end_ns``: what the Python loop spent
+issuing the node's work, including any wait a blocking copy makes) and, for nodes on a device,
+``device_ns`` (a pair of CUDA events around the node's work on its stream). Everything above (shares,
+critical path, lanes) is computed on the host times; ``device_ns`` is each node's median device
+time, and ``device_bound`` says which side is longer for that node: ``launch-bound`` when its
+dispatch takes longer than its device work (the GPU waits for Python), else ``device-bound``. The
+``device`` section sums both over the device's nodes (the run is launch-bound when the summed
+dispatch time exceeds the summed device time), and reports the CuPy pool's peak (sampled after every
+node), the logical peak of device tensors, and every host<->device transfer with its bytes and times.
 """
 
 from __future__ import annotations
@@ -85,7 +102,7 @@ OVERHEAD_FLOOR_OPS = 5.0  # the floor is at least this many fixed per-op costs
 TINY_UTILIZATION = 0.5  # a node under the floor is overhead-bound unless its roofline explains half its time
 LOW_UTILIZATION = 0.05
 OVERHEAD_CEILING = 10.0  # the low-utilization clause applies up to this many floors
-MATMUL_OPS = frozenset({"matmul", "einsum", "conv1d", "conv2d", "conv3d", "conv", "conv_transpose2d"})
+MATMUL_OPS = frozenset({"matmul", "fused_matmul", "einsum", "conv1d", "conv2d", "conv3d", "conv", "conv_transpose2d"})
 MATMUL_FAR_UNDER = 0.3  # a matmul under this fraction of peak FLOP/s is reported
 MATMUL_MIN_SHARE = 0.02
 SLOW_KERNEL_UTILIZATION = 0.05  # a non-matmul node under this fraction of its roofline is reported ...
@@ -104,6 +121,7 @@ IDLE_LANE_RATIO = 0.5
 PARALLELISM_WORTH = 1.5
 
 COMPUTE, MEMORY, OVERHEAD = "compute-bound", "memory-bound", "overhead-bound"
+LAUNCH_BOUND, DEVICE_BOUND = "launch-bound", "device-bound"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -158,6 +176,7 @@ class NodeStats:
     flops: int  # per iteration
     bytes_moved: int
     lane: str
+    device_ns: float | None = None  # median device time (GPU backends), None for host nodes
 
 
 def node_statistics(profile: RunProfile) -> dict[int, NodeStats]:
@@ -165,20 +184,25 @@ def node_statistics(profile: RunProfile) -> dict[int, NodeStats]:
     per_iter: dict[int, list[int]] = {}
     calls: dict[int, list[int]] = {}
     first: dict[int, tuple[int, int, str]] = {}  # cost and lane, from the first iteration it ran in
+    device: dict[int, list[int]] = {}  # per-iteration device time of nodes that have one
     for events in profile.iterations:
-        sums: dict[int, list] = {}  # node id -> [time, events, flops, bytes moved, lane]
+        sums: dict[int, list] = {}  # node id -> [time, events, flops, bytes moved, lane, device time]
         for e in events:
             acc = sums.get(e.node_id)
             if acc is None:
-                acc = sums[e.node_id] = [0, 0, 0, 0, e.lane]
+                acc = sums[e.node_id] = [0, 0, 0, 0, e.lane, None]
             acc[0] += e.end_ns - e.start_ns
             acc[1] += 1
             acc[2] += e.flops
             acc[3] += e.bytes_moved
-        for nid, (t, n, flops, moved, lane) in sums.items():
+            if e.device_ns is not None:
+                acc[5] = (acc[5] or 0) + e.device_ns
+        for nid, (t, n, flops, moved, lane, dev) in sums.items():
             per_iter.setdefault(nid, []).append(t)
             calls.setdefault(nid, []).append(n)
             first.setdefault(nid, (flops, moved, lane))
+            if dev is not None:
+                device.setdefault(nid, []).append(dev)
     out = {}
     for nid, ts in per_iter.items():
         xs = sorted(ts)
@@ -186,6 +210,7 @@ def node_statistics(profile: RunProfile) -> dict[int, NodeStats]:
         out[nid] = NodeStats(
             nid, len(xs), statistics.median(calls[nid]), statistics.median(xs), quantile(xs, 0.1), quantile(xs, 0.9),
             statistics.fmean(xs), xs[0], xs[-1], flops, moved, lane,
+            float(statistics.median(device[nid])) if nid in device else None,
         )
     return out
 
@@ -276,6 +301,8 @@ class NodeRow:
     utilization: float  # ideal / median: how close to its roof
     bound: str
     unreliable: bool
+    device_ns: float | None = None  # median device time (GPU backends; None for host nodes)
+    device_bound: str | None = None  # launch-bound | device-bound (nodes with a device time)
 
 
 @dataclass
@@ -365,6 +392,42 @@ class Recommendation:
 
 
 @dataclass
+class TransferRow:
+    node_id: int  # the transfer node (to_device / to_host) inserted by placement
+    name: str
+    direction: str  # h2d | d2h
+    bytes: int
+    value_id: int | None  # the node whose value it moves
+    dispatch_ns: float  # median host time (a download includes the host's wait for it)
+    device_ns: float | None  # median time of the copy on its stream
+    gbps: float  # bytes per device ns (per dispatch ns without a device time)
+
+
+@dataclass
+class DeviceReport:
+    """The GPU side of a profile (``RunProfile.metadata["gpu"]`` and the events' ``device_ns``)."""
+
+    device: str
+    streams: int
+    gpu_nodes: int  # nodes with a device time
+    dispatch_ns: float  # their summed median host dispatch times
+    device_ns: float  # their summed median device times
+    bound: str  # launch-bound (dispatch > device) | device-bound
+    launch_bound_nodes: int
+    device_bound_nodes: int
+    pool_baseline_used_bytes: int | None  # the CuPy pool before the run (inputs, constants, other arrays)
+    pool_peak_used_bytes: int | None  # the pool's used bytes at their highest (sampled after every node)
+    pool_peak_total_bytes: int | None  # what the pool held from the driver at its highest
+    device_peak_bytes: int | None  # logical peak of the run's device tensors (array sizes)
+    device_peak_tensors: list[tuple[int, int]]  # (node id, bytes) live on the device at that peak
+    h2d_bytes: int
+    d2h_bytes: int
+    transfer_dispatch_ns: float
+    transfer_device_ns: float
+    transfers: list[TransferRow]
+
+
+@dataclass
 class Report:
     graph_name: str
     backend: str
@@ -380,6 +443,7 @@ class Report:
     recommendations: list[Recommendation]
     notes: list[str] = field(default_factory=list)
     schema_version: int = SCHEMA_VERSION
+    device: DeviceReport | None = None  # GPU runs only
 
     def top(self, k: int = 10) -> list[NodeRow]:
         """The ``k`` nodes with the largest median (self) time."""
@@ -469,7 +533,8 @@ def node_rows(profile: RunProfile, stats: dict[int, NodeStats], peaks: Peaks, ov
             bytes_moved=s.bytes_moved, gflops=s.flops / t if t > 0 else math.nan,
             gbps=s.bytes_moved / t if t > 0 else math.nan,
             intensity=s.flops / s.bytes_moved if s.bytes_moved > 0 else None, ideal_ns=ideal, utilization=util,
-            bound=bound, unreliable=t < overhead.unreliable_below_ns,
+            bound=bound, unreliable=t < overhead.unreliable_below_ns, device_ns=s.device_ns,
+            device_bound=None if s.device_ns is None else LAUNCH_BOUND if t > s.device_ns else DEVICE_BOUND,
         ))
     rows.sort(key=lambda r: (-r.median_ns, r.id))
     return rows
@@ -657,6 +722,56 @@ def memory_report(profile: RunProfile) -> MemoryReport:
         peak_bytes=int(peak), peak_node=peak_node, peak_index=peak_index, timeline=compact, peak_tensors=tensors,
         input_bytes=profile.input_bytes, constant_bytes=profile.constant_bytes, planned_peak_bytes=planned,
         measured_over_planned=peak / planned if planned else None,
+    )
+
+
+def _int_or_none(v: Any) -> int | None:
+    return int(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
+def device_report(profile: RunProfile, rows: list[NodeRow]) -> DeviceReport | None:
+    """Host dispatch vs device time, GPU memory and transfers; None for a profile without device times."""
+    gpu = profile.metadata.get("gpu")
+    timed = [r for r in rows if r.device_ns is not None]
+    if not isinstance(gpu, dict) and not timed:
+        return None
+    gpu = gpu if isinstance(gpu, dict) else {}
+    dispatch = float(sum(r.median_ns for r in timed))
+    device = float(sum(r.device_ns for r in timed))
+    by_id = {r.id: r for r in rows}
+    transfers = []
+    raw = gpu.get("transfers") if isinstance(gpu.get("transfers"), dict) else {}
+    for key, t in raw.items():
+        try:
+            nid = int(key)
+        except ValueError:
+            continue
+        r = by_id.get(nid)
+        nbytes = int(t.get("bytes", 0)) if isinstance(t, dict) else 0
+        dev = r.device_ns if r is not None else None
+        host = r.median_ns if r is not None else math.nan
+        per = dev if dev else host
+        transfers.append(TransferRow(
+            node_id=nid, name=r.name if r is not None else f"%{nid}", direction=str(t.get("direction", "?")),
+            bytes=nbytes, value_id=_int_or_none(t.get("value")), dispatch_ns=host, device_ns=dev,
+            gbps=nbytes / per if per and per > 0 else math.nan,
+        ))
+    transfers.sort(key=lambda t: (-(t.device_ns if t.device_ns is not None else t.dispatch_ns), t.node_id))
+    peak_live = [(int(a), int(b)) for a, b in gpu.get("device_peak_live", []) if isinstance(a, (int, str))]
+    return DeviceReport(
+        device=str(gpu.get("device", profile.machine.get("device", "?"))), streams=int(gpu.get("streams", 0) or 0),
+        gpu_nodes=len(timed), dispatch_ns=dispatch, device_ns=device,
+        bound=LAUNCH_BOUND if dispatch > device else DEVICE_BOUND,
+        launch_bound_nodes=sum(r.device_bound == LAUNCH_BOUND for r in timed),
+        device_bound_nodes=sum(r.device_bound == DEVICE_BOUND for r in timed),
+        pool_baseline_used_bytes=_int_or_none(gpu.get("pool_baseline_used_bytes")),
+        pool_peak_used_bytes=_int_or_none(gpu.get("pool_peak_used_bytes")),
+        pool_peak_total_bytes=_int_or_none(gpu.get("pool_peak_total_bytes")),
+        device_peak_bytes=_int_or_none(gpu.get("device_peak_bytes")), device_peak_tensors=peak_live,
+        h2d_bytes=sum(t.bytes for t in transfers if t.direction == "h2d"),
+        d2h_bytes=sum(t.bytes for t in transfers if t.direction == "d2h"),
+        transfer_dispatch_ns=float(sum(t.dispatch_ns for t in transfers if math.isfinite(t.dispatch_ns))),
+        transfer_device_ns=float(sum(t.device_ns or 0 for t in transfers)), transfers=transfers,
     )
 
 
@@ -946,19 +1061,24 @@ def analyze(profile: RunProfile, peaks: Peaks | None = None, overhead: Overhead 
     if timing.unreliable_nodes:
         notes.append(f"{timing.unreliable_nodes} node(s) ran faster than {format_ns(overhead.unreliable_below_ns)} (the "
                      "timer resolution or the profiler's own per-node cost): their times are marked '~' and approximate")
+    device = device_report(profile, rows)
+    if device is not None:
+        notes.append("GPU run: node times, shares, bounds and recommendations above use host dispatch times and this "
+                     "machine's CPU peaks; the GPU section gives each node's device time")
     prof_meta = profile.metadata.get("profiler")
     if isinstance(prof_meta, dict) and prof_meta.get("dropped"):
         notes.append(f"{prof_meta['dropped']} run(s) beyond repeat={prof_meta.get('repeat')} were not recorded")
     return Report(
         graph_name=profile.graph_name, backend=profile.backend, machine=dict(profile.machine), peaks=peaks,
         overhead=overhead, timing=timing, nodes=rows, by_op=by_op(rows), by_scope=by_scope(rows), schedule=sched,
-        memory=mem, recommendations=recs, notes=notes,
+        memory=mem, recommendations=recs, notes=notes, device=device,
     )
 
 
 __all__ = [
-    "COMPUTE", "MEMORY", "OVERHEAD", "SCHEMA_VERSION", "GroupRow", "LaneRow", "MemoryReport", "NodeRow",
-    "NodeStats", "Recommendation", "Report", "Schedule", "ScopeRow", "TensorRow", "Timing", "analyze", "by_op",
-    "by_scope", "classify", "critical_path", "elementwise_regions", "median_ci", "memory_report", "node_rows",
-    "node_statistics", "quantile", "recommendations", "schedule", "timing_summary", "to_jsonable",
+    "COMPUTE", "DEVICE_BOUND", "LAUNCH_BOUND", "MEMORY", "OVERHEAD", "SCHEMA_VERSION", "DeviceReport", "GroupRow",
+    "LaneRow", "MemoryReport", "NodeRow", "NodeStats", "Recommendation", "Report", "Schedule", "ScopeRow", "TensorRow",
+    "Timing", "TransferRow", "analyze", "by_op", "by_scope", "classify", "critical_path", "device_report",
+    "elementwise_regions", "median_ci", "memory_report", "node_rows", "node_statistics", "quantile", "recommendations",
+    "schedule", "timing_summary", "to_jsonable",
 ]

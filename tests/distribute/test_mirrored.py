@@ -230,3 +230,31 @@ def test_missing_dask_gives_the_install_line(monkeypatch):
     monkeypatch.setitem(sys.modules, "distributed", None)
     with pytest.raises(MissingExtraError, match=r"pip install 'graphscope-profiler\[distributed\]'"):
         require_dask()
+
+
+@pytest.mark.parametrize("build, why", [
+    (lambda g, x, w: g.add_node("matmul", [g.add_node("transpose", [x], {"perm": (1, 0)}), x]), "contracts over"),
+    (lambda g, x, w: g.add_node("softmax", [g.add_node("matmul", [w, g.add_node("transpose", [x], {"perm": (1, 0)})])],
+                                {"axis": -1}), "epilogue may reduce over the last axis"),
+])
+def test_fused_products_that_mix_samples_are_refused(build, why):
+    rng = np.random.default_rng(3)
+    g, x = _graph(6, 4)
+    w = g.constant(rng.standard_normal((3, 4)).astype(np.float32))
+    g.set_outputs([build(g, x, w)])
+    opt, _ = gs.optimize(g, level=2)
+    assert any(n.op == "fused_matmul" for n in opt.nodes)
+    with pytest.raises(RebatchError, match=why):
+        rebatch(opt, [0], 3)
+
+
+def test_fused_products_that_keep_samples_apart_split():
+    rng = np.random.default_rng(4)
+    g, x = _graph(6, 4)
+    w = g.constant(rng.standard_normal((4, 5)).astype(np.float32))
+    b = g.constant(rng.standard_normal(5).astype(np.float32))
+    g.set_outputs([g.add_node("softmax", [g.add_node("add", [g.add_node("matmul", [x, w]), b])], {"axis": -1})])
+    opt, _ = gs.optimize(g, level=2)
+    assert [n.op for n in opt.nodes if n.op not in ("placeholder", "constant")] == ["fused_matmul"]
+    xs = rng.standard_normal((6, 4)).astype(np.float32)
+    assert_outputs_close(MirroredStrategy(replicas=4).run(opt, [xs]).outputs, gs.run(g, [xs]).outputs)

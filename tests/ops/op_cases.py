@@ -159,6 +159,11 @@ case("sigmoid", ints(3, 4, dtype="int8"), ref=lambda x: 1 / (1 + np.exp(-x.astyp
 case("relu", ints(3, 4), ref=lambda x: np.where(x > 0, x, 0).astype(x.dtype), label="ints")
 case("erf", ints(3, 4, lo=-3, hi=3, dtype="int64"), ref=lambda x: _erf(x.astype(np.float64)), dtype="float64", label="ints")
 case("gelu", ints(3, 4, lo=-3, hi=3, dtype="int64"), ref=_gelu_ref, dtype="float64", label="ints")
+# 0-d values (a ufunc returns a NumPy scalar for them, so in-place steps need an array of their own).
+case("sigmoid", randn(dtype="float32") * 4, ref=lambda x: 1 / (1 + np.exp(-x.astype(np.float64))), dtype="float32",
+     label="0-d")
+case("gelu", randn(dtype="float32") * 2, ref=lambda x: _gelu_ref(x, "tanh"), dtype="float32", approximate="tanh",
+     label="0-d-tanh")
 
 for dt in FLOATS:
     case("where", bools(3, 4), randn(3, 4, dtype=dt), randn(3, 4, dtype=dt), ref=np.where)

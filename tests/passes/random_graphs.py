@@ -151,18 +151,14 @@ class _Builder:
         if bd <= 30:
             choices += ["square", "pow3" if bd <= 10 else "square"]
         op = self.c.pick(choices)
-        if op == "sigmoid" and not x.spec.ndim:  # not on 0-d values: the op's reference fails there (reported)
-            op = "tanh"
         if op in ("tanh", "sigmoid", "sin", "cos"):
             self.add(op, [x], bound=1.0, live=live)
         elif op in ("neg", "abs", "relu", "floor"):
             self.add(op, [x], bound=bd + 1, live=live)
         elif op == "gelu":
             self.add("gelu", [x], bound=bd + 1, live=live)
-        elif op == "gelu_tanh" and x.spec.ndim:  # not on 0-d values: the op's reference fails there (reported)
-            self.add("gelu", [x], {"approximate": "tanh"}, bound=bd + 1, live=live)
         elif op == "gelu_tanh":
-            self.add("gelu", [x], bound=bd + 1, live=live)
+            self.add("gelu", [x], {"approximate": "tanh"}, bound=bd + 1, live=live)
         elif op == "log1p":
             self.add("log", [self.positive(v)], bound=math.log(bd + 2), live=live)
         elif op == "sqrt":

@@ -10,7 +10,7 @@ from graphscope.profile import analysis as A
 from graphscope.profile.text import format_report
 
 TOP_KEYS = {"schema_version", "graph_name", "backend", "machine", "peaks", "overhead", "timing", "nodes", "by_op",
-            "by_scope", "schedule", "memory", "recommendations", "notes"}
+            "by_scope", "schedule", "memory", "recommendations", "notes", "device"}
 
 
 @pytest.mark.parametrize("name", ["mlp", "transformer", "redundant"])
@@ -21,6 +21,7 @@ def test_report_on_samples(name, peaks, overhead):
     d = rep.to_dict()
     text = json.dumps(d, allow_nan=False)
     assert d["schema_version"] == A.SCHEMA_VERSION == 1 and set(d) == TOP_KEYS
+    assert d["device"] is None  # GPU runs only (tests/gpu)
     assert json.loads(text)["graph_name"] == name
     node_keys = set(d["nodes"][0])
     assert node_keys >= {"id", "name", "op", "scope", "source", "shape", "median_ns", "p10_ns", "p90_ns", "pct", "gflops",

@@ -107,7 +107,8 @@ def _as_float(x):
 
 def _sigmoid(xp, x):
     # 1 / (1 + exp(-x)), computed in place on one temporary.
-    t = xp.negative(_as_float(x))
+    x = _as_float(x)
+    t = xp.negative(x, out=xp.empty_like(x))  # out=: a 0-d input stays an array (not a NumPy scalar)
     xp.exp(t, out=t)
     t += 1
     return xp.reciprocal(t, out=t)
@@ -137,7 +138,7 @@ def _gelu(xp, x, approximate: str = "none"):
     x = _as_float(x)
     if approximate == "tanh":
         # 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
-        t = x * x
+        t = xp.multiply(x, x, out=xp.empty_like(x))  # out=: a 0-d input stays an array (not a NumPy scalar)
         t *= 0.044715 * x
         t += x
         t *= _SQRT_2_OVER_PI
