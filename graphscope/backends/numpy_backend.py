@@ -407,7 +407,9 @@ class NumpyBackend(Backend):
         return super().kernel_threads(node, kernel)
 
     def info(self) -> dict:
+        from graphscope.backends.cpu_info import blas_runtime, cpu_features
+
         return {
             "backend": self.name, "numpy": np.__version__, "device": platform.processor() or platform.machine(),
-            "python": platform.python_version(),
+            "python": platform.python_version(), "cpu": dict(cpu_features()), "blas": dict(blas_runtime()),
         }

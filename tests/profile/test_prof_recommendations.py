@@ -1,5 +1,7 @@
 """Recommendations on real runs: each names its nodes and carries the numbers behind it."""
 
+import statistics
+
 import numpy as np
 import pytest
 from prof_helpers import profile_of
@@ -171,3 +173,29 @@ def test_slow_kernel_far_under_its_roof(rng, peaks, overhead):
     assert recs[0].saving_ns == pytest.approx(rep.node(add.id).median_ns - rep.node(add.id).ideal_ns)
     # at 10 GB/s the same add is at (or above) its roof: nothing to say
     assert not [r for r in A.analyze(prof, peaks, overhead).recommendations if r.kind == "slow_kernel"]
+
+
+def test_blas_kernels_below_the_cpu(rng, peaks, overhead):
+    from graphscope.backends.cpu_info import blas_kernel_mismatch
+
+    w1, w2 = rng.standard_normal((256, 256), dtype=np.float32), rng.standard_normal((256, 256), dtype=np.float32)
+
+    @gs.function
+    def products(x):
+        return np.tanh(x @ w1) @ w2
+
+    graph, prof = profile_of(products, rng.standard_normal((256, 256), dtype=np.float32))
+    assert {"library", "architecture", "threads"} <= set(prof.machine["blas"]) and "avx512" in prof.machine["cpu"]
+    mismatch = {"blas": {"library": "openblas", "architecture": "Haswell"}, "cpu": {"model": "AMD EPYC", "avx512": True}}
+    prof.machine = {**prof.machine, **mismatch}
+    (rec,) = [r for r in A.analyze(prof, peaks, overhead).recommendations if r.kind == "blas_kernels"]
+    mms = sorted(n.id for n in graph.nodes if n.op == "matmul")
+    assert sorted(rec.node_ids) == mms and "OPENBLAS_CORETYPE=SkylakeX" in rec.message and "Haswell" in rec.message
+    products_ns = sum(statistics.median(ts) for nid, ts in prof.node_times_ns().items() if nid in mms)
+    assert rec.details["products_ns"] == pytest.approx(products_ns) and rec.saving_ns == pytest.approx(products_ns / 2)
+    for machine in ({"blas": {"library": "openblas", "architecture": "SkylakeX"}, "cpu": {"avx512": True}},
+                    {"blas": {"library": "openblas", "architecture": "Haswell"}, "cpu": {"avx512": False}},
+                    {"blas": {"library": "mkl", "architecture": None}, "cpu": {"avx512": True}}):
+        assert blas_kernel_mismatch(machine) is None
+        prof.machine = {**prof.machine, **machine}
+        assert not [r for r in A.analyze(prof, peaks, overhead).recommendations if r.kind == "blas_kernels"]
