@@ -12,6 +12,7 @@
 
 from graphscope import ops
 from graphscope.config import config
+from graphscope.debug import NumericsError, explain
 from graphscope.errors import (
     BackendUnavailableError,
     GraphError,
@@ -86,7 +87,7 @@ def __getattr__(name: str) -> object:
 
 __all__ = [
     "BackendUnavailableError", "Function", "Graph", "GraphError", "GraphFormatError", "GraphscopeError", "Node",
-    "NodeEvent", "NodeExecutionError", "OptimizationLog", "RetracingWarning", "RunProfile", "RunResult", "ShapeError",
-    "TensorSpec", "TracingError", "UnknownOpError", "VerificationError", "config", "constant", "function", "load",
-    "load_profile", "name_scope", "ops", "optimize", "profile", "run", "save", "save_profile", "verify",
+    "NodeEvent", "NodeExecutionError", "NumericsError", "OptimizationLog", "RetracingWarning", "RunProfile", "RunResult",
+    "ShapeError", "TensorSpec", "TracingError", "UnknownOpError", "VerificationError", "config", "constant", "explain",
+    "function", "load", "load_profile", "name_scope", "ops", "optimize", "profile", "run", "save", "save_profile", "verify",
 ]

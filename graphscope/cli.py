@@ -2,14 +2,18 @@
 
     graphscope info model.gsg
     graphscope run model.gsg --repeat 20 --top 15 --save-profile run.gsprof
+    graphscope run model.gsg --level 2 --check-numerics --capture 'attn/*' --dump out/ --summaries
+    graphscope explain model.gsg --levels 0,1,2,3
     graphscope profile model.gsg --level 2 --repeat 20 --html report.html --trace trace.json --json report.json
     graphscope report run.gsprof --html report.html
     graphscope compare base.gsprof new.gsprof
     graphscope render model.gsg --optimized -o graph.svg --color time
+    graphscope export model.gsg --level 2 --onnx model.onnx --opset 17
 
 The report outputs (--json, --html, --trace) are the formats of kind "report" in
-``graphscope.formats``, and ``render -o`` takes the suffixes of kind "rendering": a format
-registered there appears here without a change to this file.
+``graphscope.formats``, ``render -o`` takes the suffixes of kind "rendering", and ``export`` the
+writable formats of kind "graph" (--onnx, --gsg): a format registered there appears here without a
+change to this file. Every command that reads a graph reads any readable graph format (.gsg, .onnx).
 
 Exit codes: 0 success; 2 a usage error or a file that cannot be read or written (one line on
 stderr); 1 the graph failed while running (the node's message on stderr); 130 interrupted (Ctrl-C).
@@ -223,18 +227,154 @@ def cmd_run(args: argparse.Namespace) -> int:
     save_fmt = None
     if args.save_profile:
         save_fmt = _check_output(args.save_profile)
+    if args.dump and not args.capture:
+        raise _UsageError("--dump needs --capture PATTERN: the nodes whose values to write")
+    if args.dump:
+        from graphscope.debug.capture import check_dump_target
+
+        try:
+            check_dump_target(args.dump)
+        except OSError as exc:
+            raise _UsageError(str(exc)) from None
     graph = _load(args.file, want="graph")
     out, err = _consoles()
+    debug = bool(args.check_numerics or args.capture or args.summaries)
+    if args.level > 0:
+        graph = _optimize_for_run(out, graph, args.level)
+        if graph is None:
+            return EXIT_RUN_FAILED
+    result = None
     try:
-        profile = _profile_run(graph, err, seed=args.seed, repeat=args.repeat, warmup=args.warmup, backend=args.backend)
+        if debug:
+            result = _debug_run(graph, err, args)
+            profile = result.profile
+        else:
+            profile = _profile_run(graph, err, seed=args.seed, repeat=args.repeat, warmup=args.warmup, backend=args.backend)
     except _RunFailed as exc:
         _error(str(exc))
         return EXIT_RUN_FAILED
     profile.metadata.update({"command": "graphscope run", "graph_file": os.path.abspath(args.file), "seed": args.seed})
+    if args.level > 0:
+        profile.metadata["optimization_level"] = args.level
     print_profile(out, profile, top=args.top, source=args.file)
+    if args.check_numerics:
+        out.print(_text(f"check_numerics: every float value of {profile.metadata['debug']['checked_nodes']} nodes (and the "
+                        "inputs and constants) is finite"))
+    if args.summaries:
+        from graphscope.profile.text import value_summary_renderables
+
+        out.print()
+        for part in value_summary_renderables(profile, max(args.top, 20)):
+            out.print(part)
+    if result is not None and args.capture:
+        _report_capture(out, graph, result, args)
     if save_fmt is not None:
         _save_profile(out, save_fmt, profile, args.save_profile)
     return EXIT_OK
+
+
+def _optimize_for_run(out: Any, graph: Any, level: int) -> Any:
+    """``graph`` optimized at ``level`` (None after printing the error). gs.optimize records the original nodes of
+    each fused node, so a NumericsError inside one names the original node."""
+    import graphscope as gs
+    from graphscope.errors import GraphscopeError
+
+    try:
+        opt, log = gs.optimize(graph, level=level)
+    except (GraphscopeError, AssertionError) as exc:
+        _error(f"optimization at level {level} failed: {exc}")
+        return None
+    out.print(_text(f"optimized '{graph.name}' at level {level}: {log.nodes_before} -> {log.nodes_after} nodes"))
+    return opt
+
+
+def _debug_run(graph: Any, err: Any, args: argparse.Namespace) -> Any:
+    """A profiled run with the debugging options of ``graphscope run`` (the RunResult, captured values included)."""
+    import graphscope as gs
+    from graphscope.errors import BackendUnavailableError, GraphscopeError, NodeExecutionError
+
+    inputs = random_inputs(graph, args.seed)
+    try:
+        with err.status(f"running '{graph.name}' with checks") if err.is_terminal else _no_status():
+            return gs.run(graph, inputs, profile=True, repeat=args.repeat, warmup=args.warmup, backend=args.backend,
+                          check_numerics=args.check_numerics, capture=args.capture or None,
+                          value_summaries=args.summaries)
+    except BackendUnavailableError as exc:
+        raise _UsageError(str(exc)) from None
+    except ValueError as exc:  # a capture pattern that selects nothing
+        raise _UsageError(str(exc)) from None
+    except (NodeExecutionError, gs.NumericsError) as exc:
+        raise _RunFailed(str(exc)) from None
+    except GraphscopeError as exc:
+        raise _RunFailed(f"run failed: {exc}") from None
+
+
+def _no_status() -> Any:
+    import contextlib
+
+    return contextlib.nullcontext()
+
+
+def _report_capture(out: Any, graph: Any, result: Any, args: argparse.Namespace) -> None:
+    from graphscope.debug import dump_captured, format_summary, summarize
+
+    table = _table("node", "op", "value", title=f"Captured {_plural(len(result.captured), 'value')}")
+    ops = {n.name: n.op for n in graph.nodes}
+    for name, value in result.captured.items():
+        table.add_row(_text(name), ops.get(name, ""), _text(format_summary(summarize(value))))
+    out.print(table)
+    if args.dump:
+        try:
+            files = dump_captured(result.captured, args.dump, graph,
+                                  extra={"graph_file": os.path.abspath(args.file), "seed": args.seed})
+        except OSError as exc:
+            raise _UsageError(str(exc)) from None
+        out.print(_text(f"wrote {_plural(len(files) - 1, 'value')} and index.json to {args.dump}"))
+
+
+# ---------------------------------------------------------------------------------------------
+# graphscope explain
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    import graphscope as gs
+    from graphscope.errors import GraphscopeError, NodeExecutionError
+
+    try:
+        levels = sorted({int(x) for x in args.levels.split(",") if x.strip()})
+    except ValueError:
+        raise _UsageError(f"--levels takes comma-separated levels such as 0,1,2,3, got '{args.levels}'") from None
+    graph = _load(args.file, want="graph")
+    out, err = _consoles(markup=False)
+    inputs = random_inputs(graph, args.seed)
+    try:
+        with err.status(f"explaining '{graph.name}' (eager and {len(levels)} levels)") if err.is_terminal else _no_status():
+            ex = gs.explain(graph, inputs, levels=levels, repeat=args.repeat, parallel=not args.no_parallel)
+    except ValueError as exc:
+        raise _UsageError(str(exc)) from None
+    except (NodeExecutionError, GraphscopeError, AssertionError) as exc:
+        _error(f"explain failed: {exc}")
+        return EXIT_RUN_FAILED
+    out.print(str(ex))
+    return EXIT_OK
+
+
+def _add_explain_parser(sub: Any, graph_suffixes: str) -> None:
+    ex = sub.add_parser(
+        "explain", help="eager NumPy vs the graph at each optimization level, and where the difference comes from",
+        description="Run a graph's nodes eagerly, one NumPy reference call after another (what eager code does), and "
+                    "as a graph at each optimization level, on random inputs; print times, memory and allocations per "
+                    "level and split the best level's difference into dispatch overhead, cleanup passes, fusion, "
+                    "memory planning and parallel overlap, with the measured numbers.",
+    )
+    ex.add_argument("file", metavar="FILE", help=f"the graph ({graph_suffixes})")
+    ex.add_argument("--levels", default="0,1,2,3", metavar="L,L,...",
+                    help="optimization levels to compare; 0 is required (default: %(default)s)")
+    ex.add_argument("--repeat", type=_positive, default=5, metavar="N",
+                    help="interleaved timing rounds; times are medians (default: %(default)s)")
+    ex.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the random inputs (default: %(default)s)")
+    ex.add_argument("--no-parallel", action="store_true", help="skip the parallel=True runs at the best level")
+    ex.set_defaults(handler=cmd_explain)
 
 
 class _RunFailed(Exception):
@@ -242,7 +382,7 @@ class _RunFailed(Exception):
 
 
 def _profile_run(graph: Any, err: Any, *, seed: int, repeat: int, warmup: int, backend: str = "numpy",
-                 parallel: bool = False, what: str = "running") -> Any:
+                 parallel: bool = False, what: str = "running", summaries: bool = False) -> Any:
     """A RunProfile of ``graph`` on random inputs, with a progress bar on a terminal's stderr."""
     import graphscope as gs
     from graphscope.errors import BackendUnavailableError, GraphscopeError, NodeExecutionError
@@ -252,7 +392,9 @@ def _profile_run(graph: Any, err: Any, *, seed: int, repeat: int, warmup: int, b
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     total = warmup + repeat
-    extra = {"parallel": True} if parallel else {}
+    extra: dict[str, Any] = {"parallel": True} if parallel else {}
+    if summaries:
+        extra["value_summaries"] = True
     try:
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=err, transient=True, disable=not err.is_terminal) as bar:
@@ -394,13 +536,14 @@ def _analyze(profile: Any, err: Any) -> Any:
         return analyze(profile)
 
 
-def _print_report(report: Any, top: int) -> None:
+def _print_report(report: Any, top: int, profile: Any = None) -> None:
+    """The report in the terminal; ``profile`` (the one it was made from) adds its value summaries, if any."""
     from rich.console import Group
 
     from graphscope.profile.text import report_renderables
 
     out, _ = _consoles(markup=False)
-    out.print(Group(*report_renderables(report, top)))
+    out.print(Group(*report_renderables(report, top, profile)))
 
 
 def _write_reports(outputs: list[tuple[Any, str]], profile: Any, report: Any, args: argparse.Namespace) -> list[str]:
@@ -441,7 +584,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
                         + (f" ({'; '.join(changed)})" if changed else " (no change)")))
     try:
         profile = _profile_run(graph, err, seed=args.seed, repeat=args.repeat, warmup=args.warmup, backend=args.backend,
-                               parallel=args.parallel, what="profiling")
+                               parallel=args.parallel, what="profiling", summaries=args.summaries)
     except _RunFailed as exc:
         _error(str(exc))
         return EXIT_RUN_FAILED
@@ -455,7 +598,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
             raise _UsageError(f"cannot write '{args.save_profile}': {exc.strerror or exc}") from None
     done = _write_reports(outputs, profile, report, args)
     out.print()
-    _print_report(report, args.top)
+    _print_report(report, args.top, profile)
     if save_fmt is not None:
         out.print(f"profile saved to {args.save_profile}", markup=False)
     for line in done:
@@ -469,7 +612,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     _, err = _consoles()
     report = _analyze(profile, err)
     done = _write_reports(outputs, profile, report, args)
-    _print_report(report, args.top)
+    _print_report(report, args.top, profile)
     out, _ = _consoles()
     for line in done:
         out.print(_text(line))
@@ -584,6 +727,251 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
+# graphscope export
+
+
+def _export_formats() -> list[Any]:
+    """The writable graph formats (--onnx, --graphscope-graph/--gsg, ...): the registry's, so a new one appears here."""
+    return _formats("graph", writable=True)
+
+
+def _export_flags(fmt: Any) -> list[str]:
+    alias = fmt.suffix.lstrip(".")
+    return [f"--{fmt.name}"] + ([f"--{alias}"] if alias != fmt.name and alias.isalnum() else [])
+
+
+def _export_dest(fmt: Any) -> str:
+    return "export_" + fmt.name.replace("-", "_")
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    import graphscope as gs
+    from graphscope.errors import GraphscopeError
+
+    targets = [(fmt, getattr(args, _export_dest(fmt))) for fmt in _export_formats() if getattr(args, _export_dest(fmt))]
+    if not targets:
+        wanted = ", ".join(f"{_export_flags(f)[0]} OUT{f.suffix}" for f in _export_formats())
+        raise _UsageError(f"nothing to write: give at least one of {wanted}")
+    for fmt, path in targets:
+        if not path.lower().endswith(fmt.suffix):
+            raise _UsageError(f"{_export_flags(fmt)[0]} writes {fmt.description} files ({fmt.suffix}), not '{path}'")
+        if os.path.abspath(path) == os.path.abspath(args.file):
+            raise _UsageError(f"'{path}' is the input file; write the export elsewhere")
+        _check_target(path)
+    graph = _load(args.file, want="graph")
+    out, _ = _consoles()
+    if args.level > 0:
+        try:
+            graph, log = gs.optimize(graph, level=args.level)
+        except (GraphscopeError, AssertionError) as exc:
+            _error(f"optimization at level {args.level} failed: {exc}")
+            return EXIT_RUN_FAILED
+        out.print(_text(f"optimized '{graph.name}' at level {args.level}: {log.nodes_before} -> {log.nodes_after} nodes"))
+    for fmt, path in targets:
+        options = {"opset": args.opset, "external_data": True if args.external_data else None} if fmt.name == "onnx" else {}
+        try:
+            _exporter(fmt)(graph, path, **options)
+        except OSError as exc:
+            raise _UsageError(f"cannot write '{path}': {exc.strerror or exc}") from None
+        except (GraphscopeError, ValueError, TypeError) as exc:  # OnnxExportError: an op that needs a newer opset ...
+            raise _UsageError(f"cannot export '{args.file}' as {fmt.description}: {exc}") from None
+        except Exception as exc:  # noqa: BLE001 - e.g. onnx.checker rejecting an export: a graphscope bug, not bad input
+            _error(f"exporting '{args.file}' as {fmt.description} failed: {type(exc).__name__}: {exc}")
+            return EXIT_RUN_FAILED
+        size = os.path.getsize(path) + (os.path.getsize(path + ".data") if os.path.exists(path + ".data") else 0)
+        out.print(_text(f"wrote {fmt.description} to {path} ({fmt_bytes(size)})"))
+    return EXIT_OK
+
+
+def _add_export_parser(sub: Any, graph_suffixes: str) -> None:
+    from graphscope.formats.onnx_export import DEFAULT_OPSET
+    from graphscope.passes.pipeline import LEVELS
+
+    exp = sub.add_parser(
+        "export", help="write a graph in another format (ONNX, .gsg)",
+        description="Convert a graph file (optionally optimized at --level) to other graph formats, e.g. ONNX for ONNX "
+                    "Runtime and the rest of the ONNX ecosystem. Each output is written atomically; an op that needs a "
+                    "newer ONNX opset is named, with the opset to use.",
+    )
+    exp.add_argument("file", metavar="FILE", help=f"the graph to export ({graph_suffixes})")
+    group = exp.add_argument_group("outputs (any combination)")
+    for fmt in _export_formats():
+        group.add_argument(*_export_flags(fmt), metavar="OUT", default=None, dest=_export_dest(fmt),
+                           help=f"write the graph to OUT ({fmt.description}, e.g. model{fmt.suffix})")
+    exp.add_argument("--level", type=int, choices=sorted(LEVELS), default=0,
+                     help="optimize at this level first (default: %(default)s, the graph as it is)")
+    exp.add_argument("--opset", type=int, default=DEFAULT_OPSET, metavar="N",
+                     help="the ONNX opset to write, from 13 to the installed onnx's newest (default: %(default)s)")
+    exp.add_argument("--external-data", action="store_true",
+                     help="ONNX: store the weights in OUT.data beside the model (automatic above ~1.8 GB)")
+    exp.set_defaults(handler=cmd_export)
+
+
+# ---------------------------------------------------------------------------------------------
+# graphscope dashboard
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    """Serve the Dash dashboard (graphscope/app), imported only here: the CLI works without Dash."""
+    import socket
+
+    try:
+        import dash  # noqa: F401
+    except ImportError:
+        raise _UsageError("the dashboard needs Dash: pip install 'graphscope-profiler[dashboard]'") from None
+    if args.samples is not None and not os.path.isdir(args.samples):
+        raise _UsageError(f"--samples '{args.samples}' is not a directory")
+    for path in args.files:
+        kind = _formats_kind(path)
+        if kind not in ("graph", "profile"):
+            raise _UsageError(f"'{path}' is a {kind} file; the dashboard opens graphs and profiles")
+    try:  # a busy port is a usage error with the port's name, not a traceback from the server
+        with socket.create_server((args.host, args.port)):
+            pass
+    except OSError as exc:
+        raise _UsageError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
+    from graphscope.app import main as serve
+
+    return serve(args.host, args.port, args.samples, args.files, max_upload_bytes=args.max_upload_mb * 2**20)
+
+
+def _formats_kind(path: str) -> str:
+    from graphscope.formats import format_for_path
+
+    return format_for_path(path, readable=True).kind
+
+
+def _add_dashboard_parser(sub: Any) -> None:
+    dash_ = sub.add_parser(
+        "dashboard", help="open the web dashboard (needs the 'dashboard' extra)",
+        description="Serve the graphscope dashboard at http://HOST:PORT/: pick a bundled sample or upload a graph or "
+                    "profile, profile it in the background, and see the graph before and after optimization, the "
+                    "timeline and flame chart, memory, bottlenecks, and two runs side by side. It listens on "
+                    "127.0.0.1 only unless --host says otherwise.",
+    )
+    dash_.add_argument("files", nargs="*", metavar="FILE",
+                       help="graphs (listed as models) or profiles (shown as runs) to open")
+    dash_.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default: %(default)s; 0.0.0.0 exposes it to the network)")
+    dash_.add_argument("--port", type=_positive, default=8050, help="port (default: %(default)s)")
+    dash_.add_argument("--samples", metavar="DIR", default=None,
+                       help="directory of the sample graphs (sample_graphs/build.py writes them; missing ones are built "
+                            "in memory) and of other graph or profile files to list")
+    dash_.add_argument("--max-upload-mb", type=_positive, default=200, metavar="MB",
+                       help="largest file the upload box accepts (default: %(default)s)")
+    dash_.set_defaults(handler=cmd_dashboard)
+
+
+# ---------------------------------------------------------------------------------------------
+# graphscope optimize
+
+
+def _planned_peak(graph: Any) -> int:
+    """Peak bytes the runtime would hold for ``graph``'s values, estimated from the IR.
+
+    With a memory plan (the memory_plan pass ran, level 2+): the arena plus the heap peak. Without
+    one (levels 0 and 1): every value in its own buffer, freed after its last reader.
+    """
+    from graphscope.passes.memory_plan import plan_memory
+
+    plan = plan_memory(graph)
+    return plan.planned_peak_bytes if (graph.metadata.get("memory_plan") or {}).get("arena") else plan.lower_bound_bytes
+
+
+def optimization_summary(before: Any, after: Any) -> list[tuple[str, str, str, str]]:
+    """(what, before, after, after / before) rows comparing a graph with its optimized version."""
+    from graphscope.passes.memory_plan import plan_memory
+
+    def ratio(a: float, b: float) -> str:
+        return f"{b / a:.2f}x" if a else "-"
+
+    rows = []
+    for label, key in (("nodes", lambda g: len(g)),
+                       ("compute nodes", lambda g: sum(n.op not in ("placeholder", "constant") for n in g.nodes))):
+        a, b = key(before), key(after)
+        rows.append((label, str(a), str(b), ratio(a, b)))
+    for label, fn in (("peak memory planned", _planned_peak), ("naive memory (every value kept)",
+                                                               lambda g: plan_memory(g).naive_bytes)):
+        a, b = fn(before), fn(after)
+        rows.append((label, fmt_bytes(a), fmt_bytes(b), ratio(a, b)))
+    (fa, ma), (fb, mb) = before.total_cost(), after.total_cost()
+    rows.append(("estimated FLOPs per run", fmt_count(fa), fmt_count(fb), ratio(fa, fb)))
+    rows.append(("estimated bytes moved per run", fmt_bytes(ma), fmt_bytes(mb), ratio(ma, mb)))
+    return rows
+
+
+def _graph_output(path: str) -> Any:
+    """The writable graph format for ``path`` (checked before optimizing)."""
+    from graphscope.formats import format_for_path
+
+    suffixes = ", ".join(f.suffix for f in _formats("graph", writable=True))
+    try:
+        fmt = format_for_path(path, writable=True)
+    except ValueError:
+        raise _UsageError(f"cannot write the optimized graph to '{path}': use one of {suffixes}") from None
+    if fmt.kind != "graph":
+        raise _UsageError(f"cannot write the optimized graph to '{path}': {fmt.suffix} holds a {fmt.kind} (use {suffixes})")
+    _check_target(path)
+    return fmt
+
+
+def cmd_optimize(args: argparse.Namespace) -> int:
+    import graphscope as gs
+    from graphscope.errors import GraphscopeError
+
+    fmt = _graph_output(args.output)
+    graph = _load(args.file, want="graph")
+    out, _ = _consoles()
+    try:
+        opt, log = gs.optimize(graph, level=args.level)
+    except (GraphscopeError, AssertionError) as exc:
+        _error(f"optimization at level {args.level} failed: {exc}")
+        return EXIT_RUN_FAILED
+    out.print(_text(str(log)))
+    out.print()
+    table = _table("", "before", "after", "after / before", title=f"'{graph.name}' at level {args.level}",
+                   right=("before", "after", "after / before"))
+    for row in optimization_summary(graph, opt):
+        table.add_row(*row)
+    out.print(table)
+    out.print(_text("peak memory planned: level 0/1 graphs free each value after its last reader; with a memory plan "
+                    "(level 2+) it is the arena plus what kernels allocate (estimates from the IR; 'graphscope run' "
+                    "measures)"))
+    try:
+        fmt.save_file(opt, args.output)  # the formats write atomically: the old file or the whole new one
+    except OSError as exc:
+        raise _UsageError(f"cannot write '{args.output}': {exc.strerror or exc}") from None
+    except (GraphscopeError, ValueError, TypeError) as exc:  # e.g. an exporter without a form for an optimized op
+        raise _UsageError(f"cannot write the optimized graph as {fmt.description} ('{args.output}'): {exc}") from None
+    out.print(_text(f"wrote {args.output} ({fmt_bytes(os.path.getsize(args.output))})"))
+    return EXIT_OK
+
+
+def _add_optimize_parser(sub: Any, graph_suffixes: str) -> None:
+    from graphscope.passes.pipeline import LEVELS
+
+    opt = sub.add_parser(
+        "optimize", help="optimize a graph file and save the result",
+        description="Optimize a graph at --level and write it to OUT, atomically (OUT holds the old file or the\n"
+                    "whole new one). Prints the pass log (per pass: what it removed, folded, merged, rewrote and\n"
+                    "fused, by node id, and what it could not change and why) and a before/after summary: nodes,\n"
+                    "peak memory planned, estimated FLOPs and bytes moved. The saved graph keeps the pass log and\n"
+                    "every node's provenance (the ids of the original nodes it came from).",
+        epilog="levels: 0 none; 1 exact cleanups (constant folding, algebraic simplification, CSE, dead code\n"
+               "elimination); 2 adds elementwise fusion, pattern fusion (products with their epilogues) and the\n"
+               "memory plan; 3 adds rewrites that are not bit-exact (x + 0.0 -> x)\n\n"
+               "example:\n  graphscope optimize sample_graphs/transformer.gsg -o t.opt.gsg --level 2",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    opt.add_argument("file", metavar="FILE", help=f"the graph to optimize ({graph_suffixes})")
+    opt.add_argument("-o", "--output", metavar="OUT", required=True,
+                     help="where to write the optimized graph; its suffix picks the format (e.g. t.opt.gsg)")
+    opt.add_argument("--level", type=int, choices=sorted(LEVELS), default=2,
+                     help="optimization level (default: %(default)s, the default of @gs.function)")
+    opt.set_defaults(handler=cmd_optimize)
+
+
+# ---------------------------------------------------------------------------------------------
 # the parser
 
 
@@ -619,11 +1007,14 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="examples:\n"
                "  graphscope info model.gsg\n"
                "  graphscope run model.gsg --repeat 50 --top 10 --save-profile run.gsprof\n"
+               "  graphscope run model.gsg --level 2 --check-numerics --capture 'attn/*' --dump out/\n"
+               "  graphscope explain model.gsg\n"
                "  graphscope info run.gsprof\n"
                "  graphscope profile model.gsg --level 2 --html report.html --trace trace.json --json report.json\n"
                "  graphscope report run.gsprof --html report.html\n"
                "  graphscope compare base.gsprof new.gsprof\n"
-               "  graphscope render model.gsg --optimized -o graph.svg --color time\n\n"
+               "  graphscope render model.gsg --optimized -o graph.svg --color time\n"
+               "  graphscope optimize model.gsg -o model.opt.gsg --level 2\n\n"
                "exit codes: 0 ok, 1 the graph failed while running, 2 usage error or unreadable file,\n"
                "            130 interrupted",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -657,12 +1048,33 @@ def build_parser() -> argparse.ArgumentParser:
                      help="how many of the slowest nodes to list (default: %(default)s)")
     run.add_argument("--seed", type=int, default=0, metavar="S",
                      help="seed of the random inputs (default: %(default)s)")
-    run.add_argument("--backend", choices=available_backends(), default="numpy",
-                     help="backend that runs the graph (default: %(default)s)")
+    run.add_argument("--backend", choices=available_backends(), default="numpy", metavar="NAME",
+                     help=f"backend that runs the graph: {', '.join(available_backends())} (default: %(default)s)")
     run.add_argument("--save-profile", metavar="OUT", default=None,
                      help=f"also write the profile to OUT ({profile_out}), for the dashboard or 'graphscope info'")
+    from graphscope.passes.pipeline import LEVELS
+
+    run.add_argument("--level", type=int, choices=sorted(LEVELS), default=0,
+                     help="optimize the graph at this level before running (default: %(default)s, as saved)")
+    dbg = run.add_argument_group("debugging (one extra, observed run before the measured ones)")
+    dbg.add_argument("--check-numerics", action="store_true",
+                     help="stop at the first node whose float output holds NaN or Inf and name it (op, scope, source "
+                          "line, input summaries); exit code 1")
+    dbg.add_argument("--capture", action="append", default=[], metavar="PATTERN",
+                     help="keep the values of the nodes PATTERN selects: a node name, a glob such as 'attn/*', '%%ID' or "
+                          "'op:softmax' (repeatable)")
+    dbg.add_argument("--dump", metavar="DIR", default=None,
+                     help="write the captured values to DIR: one .npy per node and index.json (DIR is replaced as a "
+                          "whole, never left half-written)")
+    dbg.add_argument("--summaries", action="store_true",
+                     help="record every node's value summary (shape, min/max/mean/std, NaN/Inf counts, histogram) in "
+                          "the profile and list them")
     run.set_defaults(handler=cmd_run)
+    _add_explain_parser(sub, graph_suffixes)
     _add_profile_parsers(sub, graph_suffixes, profile_in, profile_out)
+    _add_export_parser(sub, graph_suffixes)
+    _add_dashboard_parser(sub)
+    _add_optimize_parser(sub, graph_suffixes)
     return parser
 
 
@@ -702,8 +1114,11 @@ def _add_profile_parsers(sub: Any, graph_suffixes: str, profile_in: str, profile
     prof.add_argument("--top", type=_positive, default=10, metavar="K",
                       help="how many of the slowest nodes the text report lists (default: %(default)s)")
     prof.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the random inputs (default: %(default)s)")
-    prof.add_argument("--backend", choices=available_backends(), default="numpy",
-                      help="backend that runs the graph (default: %(default)s)")
+    prof.add_argument("--backend", choices=available_backends(), default="numpy", metavar="NAME",
+                      help=f"backend that runs the graph: {', '.join(available_backends())} (default: %(default)s)")
+    prof.add_argument("--summaries", action="store_true",
+                      help="also record each node's value summary (min/max/mean/std, NaN/Inf counts, histogram) from one "
+                           "extra unmeasured run; shown in the report and saved with --save-profile")
     prof.add_argument("--parallel", action="store_true",
                       help="run independent nodes side by side on a thread pool (one timeline lane per thread)")
     prof.add_argument("--save-profile", metavar="OUT", default=None,

@@ -11,7 +11,12 @@ Layout (format_version 1)::
      "lanes": ["MainThread", ...],
      "iterations": [{"node_id": [...], "start_ns": [...], "end_ns": [...], "lane": [lane index, ...],
                      "bytes_allocated": [...], "live_bytes": [...], "flops": [...],
-                     "bytes_moved": [...], "device_ns": [... or null] | null}, ...]}
+                     "bytes_moved": [...], "device_ns": [... or null] | null}, ...],
+     "value_summaries": [{"node_id", "shape", "dtype", "min", "max", "mean", "std", "nan_count",
+                          "inf_count", "hist_counts": [...], "hist_edges": [...]}, ...]}
+
+``value_summaries`` (written only when the run recorded them, ``gs.run(..., value_summaries=True)``)
+is optional: files without it load with no summaries, and readers that predate it ignore it.
 
 Events are stored column by column per iteration (one list per NodeEvent field), which keeps a
 profile of many repeats small and quick to parse. Loading checks every field and that every event,
@@ -27,7 +32,7 @@ from typing import Any
 from graphscope.errors import GraphFormatError
 from graphscope.formats._io import Reader, atomic_write, dumps
 from graphscope.ir.ops import freeze
-from graphscope.profile.events import NodeEvent, NodeInfo, RunProfile
+from graphscope.profile.events import NodeEvent, NodeInfo, RunProfile, ValueSummary
 
 FORMAT = "graphscope-profile"
 FORMAT_VERSION = 1
@@ -36,7 +41,8 @@ SUFFIX = ".gsprof"
 # The fields this format stores; a test checks they match the dataclasses, so a field added to
 # RunProfile, NodeInfo or NodeEvent without a matching change here fails loudly, not silently.
 PROFILE_FIELDS = ("graph_name", "backend", "nodes", "iterations", "iteration_ns", "warmup_ns", "peak_bytes",
-                  "peak_live", "input_bytes", "constant_bytes", "inputs", "outputs", "machine", "pass_log", "metadata")
+                  "peak_live", "input_bytes", "constant_bytes", "inputs", "outputs", "machine", "pass_log", "metadata",
+                  "value_summaries")
 NODE_FIELDS = ("id", "name", "op", "scope", "source", "shape", "dtype", "inputs", "provenance", "attrs")
 EVENT_INT_COLUMNS = ("node_id", "start_ns", "end_ns", "bytes_allocated", "live_bytes", "flops", "bytes_moved")
 EVENT_FIELDS = (*EVENT_INT_COLUMNS, "lane", "device_ns")
@@ -58,7 +64,7 @@ def profile_to_doc(profile: RunProfile) -> dict[str, Any]:
          "dtype": n.dtype, "inputs": list(n.inputs), "provenance": list(n.provenance), "attrs": n.attrs}
         for n in profile.nodes.values()
     ]
-    return {
+    doc = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "created_by": f"graphscope {__version__}",
@@ -79,6 +85,36 @@ def profile_to_doc(profile: RunProfile) -> dict[str, Any]:
         "lanes": list(lanes),
         "iterations": iterations,
     }
+    if profile.value_summaries:
+        doc["value_summaries"] = [{"node_id": nid, **_summary_doc(s)} for nid, s in profile.value_summaries.items()]
+    return doc
+
+
+def _summary_doc(s: ValueSummary) -> dict[str, Any]:
+    return {"shape": list(s.shape), "dtype": s.dtype, "min": s.min, "max": s.max, "mean": s.mean, "std": s.std,
+            "nan_count": s.nan_count, "inf_count": s.inf_count, "hist_counts": list(s.hist_counts),
+            "hist_edges": list(s.hist_edges)}
+
+
+def _summaries_from_doc(r: Reader, doc: Any, known: Any) -> dict[int, ValueSummary]:
+    raw = r.field(doc, "value_summaries", list, "the profile", optional=True)
+    out: dict[int, ValueSummary] = {}
+    for k, entry in enumerate(raw or []):
+        where = f"value summary #{k}"
+        nid = known(r.field(entry, "node_id", int, where), f"'value_summaries' entry {k}")
+        where = f"value summary of node {nid}"
+        stats = [r.field(entry, key, float, where, optional=True) for key in ("min", "max", "mean", "std")]
+        counts = r.int_list(entry, "hist_counts", where)
+        edges = r.field(entry, "hist_edges", list, where)
+        if not all(isinstance(e, (int, float)) and not isinstance(e, bool) for e in edges):
+            raise r.fail(f"{where}: field 'hist_edges' must be a list of numbers")
+        if counts and len(edges) != len(counts) + 1:
+            raise r.fail(f"{where}: {len(counts)} histogram counts need {len(counts) + 1} edges, found {len(edges)}")
+        out[nid] = ValueSummary(tuple(r.int_list(entry, "shape", where)), r.field(entry, "dtype", str, where), *stats,
+                                nan_count=r.field(entry, "nan_count", int, where),
+                                inf_count=r.field(entry, "inf_count", int, where),
+                                hist_counts=counts, hist_edges=[float(e) for e in edges])
+    return out
 
 
 def save_profile(profile: RunProfile, path: str | os.PathLike) -> None:
@@ -188,6 +224,7 @@ def profile_from_doc(r: Reader, doc: Any) -> RunProfile:
         machine=r.field(doc, "machine", dict, top),
         pass_log=pass_log,
         metadata=r.field(doc, "metadata", dict, top),
+        value_summaries=_summaries_from_doc(r, doc, known),
     )
 
 

@@ -22,6 +22,7 @@ from graphscope.passes.base import PassLog, PassResult
 from graphscope.passes.constant_folding import constant_folding
 from graphscope.passes.cse import common_subexpression_elimination
 from graphscope.passes.dce import dead_code_elimination
+from graphscope.passes.fused_members import FUSING_PASSES, MEMBERS_KEY, record_members
 from graphscope.passes.fusion import elementwise_fusion
 from graphscope.passes.memory_plan import memory_plan
 from graphscope.passes.pattern_fusion import pattern_fusion
@@ -93,7 +94,10 @@ def optimize(graph: Graph, level: int = 2, passes: Sequence[str] | None = None) 
         raise ValueError(f"unknown pass(es) {unknown}; known: {sorted(PASSES)}")
     opt = graph.copy()
     log = OptimizationLog(level, nodes_before=len(graph))
-    for name in passes:
+    pre_fusion: tuple[Graph, int] | None = None  # the graph before the first fusing pass (for fused_members)
+    for k, name in enumerate(passes):
+        if pre_fusion is None and name in FUSING_PASSES:
+            pre_fusion = (opt.copy(), k)
         t0 = time.perf_counter()
         result = PASSES[name](opt)
         opt = result.graph
@@ -106,4 +110,7 @@ def optimize(graph: Graph, level: int = 2, passes: Sequence[str] | None = None) 
     log.nodes_after = len(opt)
     opt.metadata["pass_log"] = log.to_list()
     opt.metadata["optimization_level"] = level
+    opt.metadata.pop(MEMBERS_KEY, None)  # records of an earlier optimization name ids of another graph
+    if pre_fusion is not None:
+        record_members(pre_fusion[0], opt, pre_fusion[1])
     return opt, log

@@ -16,8 +16,9 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from graphscope.profile.analysis import Report, format_bytes, format_ns
+from graphscope.profile.analysis import DeviceReport, Report, format_bytes, format_ns
 from graphscope.profile.compare import Comparison
+from graphscope.profile.events import RunProfile, ValueSummary
 
 _SHORT_DTYPES = {"float16": "f16", "float32": "f32", "float64": "f64", "int8": "i8", "int16": "i16", "int32": "i32",
                  "int64": "i64", "uint8": "u8", "bool": "bool", "complex64": "c64", "complex128": "c128"}
@@ -43,11 +44,13 @@ def _table(title: str, *columns: str) -> Table:
     for c in columns:
         t.add_column(c, justify="right" if c in {"#", "median", "total", "%", "self %", "nodes", "GFLOP/s", "GB/s",
                                                   "bytes", "% peak", "before", "after", "delta", "change", "busy",
-                                                  "gaps", "busy %", "count"} else "left", overflow="fold")
+                                                  "gaps", "busy %", "count", "host", "device"} else "left",
+                     overflow="fold")
     return t
 
 
-def report_renderables(report: Report, top: int = 10) -> list:
+def report_renderables(report: Report, top: int = 10, profile: RunProfile | None = None) -> list:
+    """The report's parts; ``profile`` (the one the report was made from) adds its value summaries, if any."""
     t = report.timing
     o = report.overhead
     p = report.peaks
@@ -115,6 +118,10 @@ def report_renderables(report: Report, top: int = 10) -> list:
                          _src(tr.source))
         out += [Text(), live]
     out.append(Text())
+    if report.device is not None:
+        out += device_renderables(report, top)
+    if profile is not None and profile.value_summaries:
+        out += value_summary_renderables(profile, max(top, 20))
 
     recs = Text("Recommendations\n", style="bold")
     if not report.recommendations:
@@ -129,6 +136,93 @@ def report_renderables(report: Report, top: int = 10) -> list:
             notes.append(f"  - {n}\n")
         out.append(notes)
     return out
+
+
+def device_renderables(report: Report, top: int = 10) -> list:
+    """The GPU section: host dispatch vs device time per node, GPU memory, host<->device transfers."""
+    d: DeviceReport = report.device  # type: ignore[assignment]
+    head = Text(f"GPU ({d.device}, {d.streams} stream{'s' if d.streams != 1 else ''})\n", style="bold")
+    why = "the GPU waits for Python's dispatch" if d.bound == "launch-bound" else "the GPU's work takes longer than its dispatch"
+    head.append(f"  time        device {format_ns(d.device_ns)}, host dispatch {format_ns(d.dispatch_ns)} in {d.gpu_nodes} GPU "
+                f"nodes: {d.bound} ({why})\n")
+    head.append(f"              per node: {d.launch_bound_nodes} launch-bound, {d.device_bound_nodes} device-bound\n")
+    pool = "-" if d.pool_peak_used_bytes is None else format_bytes(d.pool_peak_used_bytes)
+    extra = [f"{format_bytes(d.pool_peak_total_bytes)} held"] if d.pool_peak_total_bytes is not None else []
+    if d.pool_baseline_used_bytes is not None:
+        extra.append(f"{format_bytes(d.pool_baseline_used_bytes)} before the run")
+    extra_text = f" ({'; '.join(extra)})" if extra else ""
+    head.append(f"  memory      GPU memory peak {pool} used in the CuPy pool{extra_text}\n")
+    if d.device_peak_bytes is not None:
+        head.append(f"              peak of the run's device tensors {format_bytes(d.device_peak_bytes)} (array sizes)\n")
+    n_h2d = sum(t.direction == "h2d" for t in d.transfers)
+    n_d2h = sum(t.direction == "d2h" for t in d.transfers)
+    head.append(f"  transfers   {n_h2d} host-to-device ({format_bytes(d.h2d_bytes)}), {n_d2h} device-to-host "
+                f"({format_bytes(d.d2h_bytes)}): device {format_ns(d.transfer_device_ns)}, host "
+                f"{format_ns(d.transfer_dispatch_ns)}")
+    out: list = [head, Text()]
+    gpu_rows = sorted((r for r in report.nodes if r.device_ns is not None), key=lambda r: (-(r.device_ns or 0), r.id))
+    t = _table("GPU nodes by device time (host = dispatch)", "#", "node", "op", "shape", "lane", "host", "device",
+               "bound", "source")
+    for k, r in enumerate(gpu_rows[:top], 1):
+        t.add_row(str(k), f"%{r.id} {r.name}", r.op, _spec(r.dtype, r.shape), r.lane, format_ns(r.median_ns),
+                  format_ns(r.device_ns), r.device_bound or "-", _src(r.source))
+    out += [t, Text()]
+    if d.transfers:
+        tr = _table("Transfers", "node", "direction", "bytes", "host", "device", "GB/s")
+        for x in d.transfers[:top]:
+            tr.add_row(f"%{x.node_id} {x.name}", x.direction, format_bytes(x.bytes), format_ns(x.dispatch_ns),
+                       format_ns(x.device_ns), _num(x.gbps, "{:.2f}"))
+        out += [tr, Text()]
+    return out
+
+
+_BLOCKS = " ▁▂▃▄▅▆▇█"
+
+
+def sparkline(counts: list[int]) -> str:
+    """A histogram as one line of block characters (empty bins blank, the fullest a full block)."""
+    top = max(counts, default=0)
+    if top <= 0:
+        return ""
+    return "".join(_BLOCKS[0 if c == 0 else max(1, round(8 * c / top))] for c in counts)
+
+
+def _stat(x: float | None) -> str:
+    if x is None:
+        return "-"
+    return f"{x:.4g}" if x == 0 or 1e-3 <= abs(x) < 1e5 else f"{x:.2e}"
+
+
+def value_summary_renderables(profile: RunProfile, limit: int = 20) -> list:
+    """The value summaries a run recorded (``gs.run(..., value_summaries=True)``): nodes with NaN/Inf first,
+    then in graph order, at most ``limit`` rows."""
+    sums: dict[int, ValueSummary] = profile.value_summaries
+    order = list(profile.nodes)
+    pos = {nid: k for k, nid in enumerate(order)}
+    ids = sorted(sums, key=lambda nid: (not (sums[nid].nan_count or sums[nid].inf_count), pos.get(nid, len(pos))))
+    bad = sum(1 for s in sums.values() if s.nan_count or s.inf_count)
+    title = f"Value summaries ({len(sums)} nodes" + (f", {bad} with NaN/Inf" if bad else ", all finite") + \
+        "; min/max/mean/std of the finite values)"
+    t = _table(title, "node", "op", "shape", "min", "max", "mean", "std", "NaN", "Inf", "histogram")
+    for nid in ids[:limit]:
+        s, info = sums[nid], profile.nodes.get(nid)
+        label = f"%{nid} {info.name}" if info else f"%{nid}"
+        t.add_row(label, info.op if info else "", _spec(s.dtype, list(s.shape)), _stat(s.min), _stat(s.max), _stat(s.mean),
+                  _stat(s.std), str(s.nan_count), str(s.inf_count), sparkline(s.hist_counts))
+    out: list = [t]
+    if len(ids) > limit:
+        out.append(Text(f"  ... {len(ids) - limit} more nodes in the profile"))
+    out.append(Text())
+    return out
+
+
+def format_value_summaries(profile: RunProfile, limit: int = 20, width: int = 140) -> str:
+    """The value summaries table as plain text (empty string when the profile has none)."""
+    if not profile.value_summaries:
+        return ""
+    console, buf = _plain_console(width)
+    console.print(Group(*value_summary_renderables(profile, limit)))
+    return buf.getvalue()
 
 
 def _plain_console(width: int) -> tuple[Console, io.StringIO]:
@@ -146,16 +240,16 @@ def _console(file: IO[str] | None) -> Console:
                    color_system="auto" if tty else None)
 
 
-def format_report(report: Report, top: int = 10, width: int = 140) -> str:
-    """The report as plain text (no colour codes)."""
+def format_report(report: Report, top: int = 10, width: int = 140, profile: RunProfile | None = None) -> str:
+    """The report as plain text (no colour codes); ``profile`` adds its value summaries, if any."""
     console, buf = _plain_console(width)
-    console.print(Group(*report_renderables(report, top)))
+    console.print(Group(*report_renderables(report, top, profile)))
     return buf.getvalue()
 
 
-def print_report(report: Report, file: IO[str] | None = None, top: int = 10) -> None:
+def print_report(report: Report, file: IO[str] | None = None, top: int = 10, profile: RunProfile | None = None) -> None:
     """Print the report; with colour when ``file`` (default stdout) is a terminal."""
-    _console(file).print(Group(*report_renderables(report, top)))
+    _console(file).print(Group(*report_renderables(report, top, profile)))
 
 
 def comparison_renderables(comp: Comparison, top: int = 10) -> list:
@@ -194,4 +288,5 @@ def print_comparison(comp: Comparison, file: IO[str] | None = None, top: int = 1
     _console(file).print(Group(*comparison_renderables(comp, top)))
 
 
-__all__ = ["format_comparison", "format_report", "print_comparison", "print_report"]
+__all__ = ["format_comparison", "format_report", "format_value_summaries", "print_comparison", "print_report",
+           "value_summary_renderables"]

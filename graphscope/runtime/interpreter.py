@@ -32,6 +32,34 @@ def execute(plan: Plan, inputs: list[Any]) -> list[Any]:
     return [slots[o] for o in plan.output_slots]
 
 
+def execute_observed(plan: Plan, inputs: list[Any], observer: Any) -> list[Any]:
+    """Run once like ``execute``, handing every value to ``observer`` as it is made (debugging runs).
+
+    ``observer.begin(slots)`` sees the inputs and constants before the first node;
+    ``observer.after(k, value, slots)`` runs right after step ``k`` (``plan.steps[k]``), before any
+    slot is freed or an arena buffer reused, so the step's inputs are still in ``slots``. What the
+    observer raises propagates as is. A separate loop, so ``execute`` pays nothing for it.
+    """
+    slots = (plan.local_template() if plan.buffers else plan.template).copy()
+    for s, v in zip(plan.input_slots, inputs):
+        slots[s] = v
+    observer.begin(slots)
+    after = observer.after
+    steps = plan.fast_steps
+    for k in range(len(steps)):
+        fn, args, out, frees = steps[k]
+        try:
+            r = fn(*[slots[a] for a in args])
+        except Exception as exc:
+            raise _node_error(plan, steps[k], slots, exc) from exc
+        slots[out] = r
+        after(k, r, slots)
+        for f in frees:
+            slots[f] = None
+    outputs = [slots[o] for o in plan.output_slots]
+    return guard_outputs(plan, outputs) if plan.buffers else outputs
+
+
 def guard_outputs(plan: Plan, outputs: list[Any]) -> list[Any]:
     """Outputs never alias the arena (the next run overwrites it): copy any kernel result that does.
 
@@ -181,4 +209,4 @@ def current_lane() -> str:
     return threading.current_thread().name
 
 
-__all__ = ["execute", "execute_profiled", "MemoryTrace", "Step"]
+__all__ = ["execute", "execute_observed", "execute_profiled", "MemoryTrace", "Step"]

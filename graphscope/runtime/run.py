@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -13,7 +13,7 @@ from graphscope.backends import get_backend
 from graphscope.backends.base import Backend
 from graphscope.errors import ShapeError
 from graphscope.ir.graph import Graph
-from graphscope.profile.events import NodeEvent, RunProfile
+from graphscope.profile.events import NodeEvent, RunProfile, ValueSummary
 from graphscope.runtime.interpreter import current_lane, execute, execute_profiled
 from graphscope.runtime.plan import Plan
 from graphscope.runtime.scheduler import run_parallel
@@ -27,6 +27,9 @@ recorders: list[Any] = []
 class RunResult:
     outputs: list[Any]
     profile: RunProfile | None = None
+    # Filled by the debugging options (see ``run``): node name -> a copy of its value, node id -> summary.
+    captured: dict[str, Any] = field(default_factory=dict)
+    value_summaries: dict[int, ValueSummary] = field(default_factory=dict)
 
     def __iter__(self):  # ``outputs, profile = gs.run(...)``
         return iter((self.outputs, self.profile))
@@ -86,6 +89,9 @@ def run(
     progress: Any = None,
     parallel: bool = False,
     executor: Any = None,
+    check_numerics: bool = False,
+    capture: str | Sequence[str] | None = None,
+    value_summaries: bool = False,
 ) -> RunResult:
     """Run ``graph`` on ``inputs`` (a list in input order, or a dict by input name).
 
@@ -98,25 +104,56 @@ def run(
 
     ``executor``: an object with ``run(graph, inputs, profile=, repeat=, warmup=) -> RunResult`` (e.g.
     a Dask cluster executor) that runs the graph instead of this process.
+
+    Debugging (``graphscope.debug``): with any of these options one run is *observed*, node by node
+    (sequentially, also with ``parallel=True``); with ``profile=True`` it is an extra run before the
+    warm-up and measured ones (so timings never include it), otherwise the first of the iterations:
+
+    * ``check_numerics``: raise ``NumericsError`` at the first node whose float output holds NaN or
+      Inf (inside a fused node: the step and original node that made it), naming op, scope, source
+      line and summaries of its inputs;
+    * ``capture``: a pattern or list of patterns (node name, glob such as ``"attn/*"``, ``"%ID"``,
+      ``"op:softmax"``; see ``graphscope.debug.capture``): ``result.captured`` maps each selected
+      node's name to a copy of its value;
+    * ``value_summaries``: ``result.value_summaries`` (node id -> ValueSummary: shape, min/max/mean/std,
+      NaN/Inf counts, histogram) for every node (inputs and constants included), also stored in
+      ``result.profile.value_summaries`` (and its ``.gsprof`` file) when profiling.
     """
+    debug = bool(check_numerics or capture or value_summaries)
     if executor is not None:
+        if debug:
+            raise ValueError("check_numerics, capture and value_summaries observe a run in this process; "
+                             "they cannot be used with an executor")
         return executor.run(graph, inputs, profile=profile, repeat=repeat, warmup=warmup)
     be = get_backend(backend)
+    if getattr(be, "executes_graphs", False):  # a backend with its own executor (CuPy: streams, transfers)
+        if debug:
+            raise ValueError(f"check_numerics, capture and value_summaries are not supported on backend '{be.name}'")
+        return be.run(graph, inputs, profile=profile, repeat=repeat, warmup=warmup, progress=progress)  # records too
     plan = get_plan(graph, be)
     bound = bind_inputs(graph, inputs, be)
     if recorders and not profile:
         result = run(graph, bound, profile=True, repeat=repeat, warmup=warmup, backend=be, progress=progress,
-                     parallel=parallel)
+                     parallel=parallel, check_numerics=check_numerics, capture=capture, value_summaries=value_summaries)
         for recorder in list(recorders):
             recorder.record(graph, result.profile)
         return result
+    observed = _observe(graph, plan, bound, check_numerics, capture, value_summaries) if debug else None
     if not profile:
         outputs: list[Any] = []
-        for _ in range(warmup + max(repeat, 1)):
+        todo = warmup + max(repeat, 1)
+        if observed is not None:
+            outputs, todo = observed.outputs, todo - 1
+            if progress:
+                progress()
+        for _ in range(todo):
             outputs = run_parallel(plan, bound) if parallel else execute(plan, bound)
             if progress:
                 progress()
-        return RunResult([be.to_numpy(o) for o in outputs])
+        result = RunResult([be.to_numpy(o) for o in outputs])
+        if observed is not None:
+            result.captured, result.value_summaries = observed.captured, observed.value_summaries
+        return result
 
     warm_ns: list[int] = []
     for _ in range(warmup):
@@ -166,7 +203,20 @@ def run(
         pass_log=graph.metadata.get("pass_log"),
         metadata=memory_metadata(mem),
     )
-    return RunResult([be.to_numpy(o) for o in outputs], prof)
+    result = RunResult([be.to_numpy(o) for o in outputs], prof)
+    if observed is not None:
+        result.captured, result.value_summaries = observed.captured, observed.value_summaries
+        prof.value_summaries = dict(observed.value_summaries)
+        prof.metadata["debug"] = observed.stats
+    return result
+
+
+def _observe(graph: Graph, plan: Plan, bound: list[Any], check_numerics: bool, capture: Any, value_summaries: bool) -> Any:
+    from graphscope.debug.capture import select_nodes
+    from graphscope.debug.observe import observe_run
+
+    ids = {n.id for n in select_nodes(graph, capture)} if capture else set()
+    return observe_run(plan, bound, check_numerics=check_numerics, capture_ids=ids, value_summaries=value_summaries)
 
 
 def memory_metadata(mem: Any) -> dict[str, Any]:

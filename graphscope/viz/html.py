@@ -8,7 +8,8 @@ Sections, each a ``<section id=...>`` (the browser test checks every one renders
 (table and chart), ``flame`` (flame chart by scope), ``timeline`` (bars per lane, lanes table),
 ``memory`` (live bytes curve, tensors live at the peak), ``roofline``, ``ops`` (chart and table),
 ``scopes`` (table), ``graph`` (Graphviz SVG coloured by time, collapsed when large), ``passes``
-(the pass log, when the graph was optimized), ``notes``.
+(the pass log, when the graph was optimized), ``notes``; and ``values`` (per-node value summaries with
+a histogram each, nodes with NaN/Inf first) only when the run recorded them (``value_summaries=True``).
 
 Figures come from ``graphscope.viz.figures`` and are drawn by the inlined plotly.js from a JSON
 block; a script catches any error (a figure that fails to draw, a script error) and shows it in a
@@ -29,12 +30,15 @@ from graphscope.profile.events import RunProfile
 
 SECTIONS = ("summary", "recommendations", "top-nodes", "flame", "timeline", "memory", "roofline", "ops", "scopes",
             "graph", "passes", "notes")
+# Sections present only when the profile holds their data (``values``: the run's value summaries).
+OPTIONAL_SECTIONS = ("values",)
+MAX_VALUE_ROWS = 200
 FIGURES = ("fig-top", "fig-flame", "fig-timeline", "fig-iterations", "fig-memory", "fig-roofline", "fig-ops")
 MAX_GRAPH_BOXES = 300  # the graph section collapses scopes past this many boxes
 _SECTION_TITLES = {
     "summary": "Summary", "recommendations": "Recommendations", "top-nodes": "Slowest nodes", "flame": "Flame chart",
     "timeline": "Timeline", "memory": "Memory", "roofline": "Roofline", "ops": "Op types", "scopes": "Name scopes",
-    "graph": "Graph", "passes": "Optimization passes", "notes": "Notes",
+    "graph": "Graph", "passes": "Optimization passes", "notes": "Notes", "values": "Value summaries",
 }
 
 _CSS = """
@@ -307,6 +311,46 @@ def _passes(profile: RunProfile) -> str:
                                      {"removed", "merged", "folded", "rewritten", "fused", "blocked", "ms"}))
 
 
+def _histogram_svg(counts: list[int], edges: list[float], width: int = 120, height: int = 22) -> str:
+    """A value histogram as a small inline SVG (bars scaled to the fullest bin; the title gives the range)."""
+    top = max(counts, default=0)
+    if top <= 0 or not edges:
+        return ""
+    w = width / len(counts)
+    bars = "".join(
+        f'<rect x="{k * w:.1f}" y="{height - max(1.0, height * c / top):.1f}" width="{max(w - 1, 1):.1f}" '
+        f'height="{max(1.0, height * c / top):.1f}"><title>{_e(f"{edges[k]:.4g} .. {edges[k + 1]:.4g}: {c}")}</title></rect>'
+        for k, c in enumerate(counts) if c)
+    return (f'<svg class="hist" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
+            f'aria-label="histogram from {edges[0]:.4g} to {edges[-1]:.4g}" fill="#c0392b">{bars}</svg>')
+
+
+def _stat(x: float | None) -> str:
+    if x is None:
+        return "-"
+    return _e(f"{x:.4g}" if x == 0 or 1e-3 <= abs(x) < 1e5 else f"{x:.2e}")
+
+
+def _values(profile: RunProfile) -> str:
+    """The run's value summaries: nodes with NaN/Inf first (marked), then in graph order."""
+    sums = profile.value_summaries
+    pos = {nid: k for k, nid in enumerate(profile.nodes)}
+    ids = sorted(sums, key=lambda nid: (not (sums[nid].nan_count or sums[nid].inf_count), pos.get(nid, len(pos))))
+    bad = sum(1 for v in sums.values() if v.nan_count or v.inf_count)
+    rows = []
+    for nid in ids[:MAX_VALUE_ROWS]:
+        v, info = sums[nid], profile.nodes.get(nid)
+        flag = '<span class="badge b-compute-bound">NaN/Inf</span>' if v.nan_count or v.inf_count else ""
+        rows.append([f"{flag}%{nid} {_e(info.name if info else '')}", _e(info.op if info else ""),
+                     _e(_spec(v.dtype, list(v.shape))), _stat(v.min), _stat(v.max), _stat(v.mean), _stat(v.std),
+                     str(v.nan_count), str(v.inf_count), _histogram_svg(v.hist_counts, v.hist_edges)])
+    intro = (f'<p class="muted">{len(sums)} nodes summarized' + (f", {bad} with NaN or Inf" if bad else ", all finite")
+             + "; min, max, mean and std are over the finite values.</p>")
+    more = f'<p class="muted">{len(ids) - MAX_VALUE_ROWS} more nodes in the profile.</p>' if len(ids) > MAX_VALUE_ROWS else ""
+    return _section("values", intro + _table(["node", "op", "shape", "min", "max", "mean", "std", "NaN", "Inf", "histogram"],
+                                             rows, {"min", "max", "mean", "std", "NaN", "Inf"}) + more)
+
+
 def _notes(r: Report, extra: list[str]) -> str:
     notes = list(r.notes) + extra
     body = "<ul>" + "".join(f"<li>{_e(n)}</li>" for n in notes) + "</ul>" if notes else '<p class="muted">None.</p>'
@@ -339,10 +383,12 @@ def html_report(profile: RunProfile, report: Report | None = None, *, top: int =
         _summary(profile, r), _recommendations(r), _top_nodes(r, top),
         _section("flame", '<p class="muted">Width is median time; the graph at the bottom, scopes above it, nodes on top. '
                           'Click a block to zoom in.</p>' + _fig_div("fig-flame")),
-        _timeline(r), _memory(r), _section("roofline", _fig_div("fig-roofline")), _ops(r), _scopes(r),
+        _timeline(r), _memory(r), *([_values(profile)] if profile.value_summaries else []),
+        _section("roofline", _fig_div("fig-roofline")), _ops(r), _scopes(r),
         _graph(profile, graph_svg, max_graph_boxes), _passes(profile), _notes(r, []),
     ]
-    nav = "".join(f'<a href="#{s}">{_e(_SECTION_TITLES[s])}</a>' for s in SECTIONS)
+    shown = [s for s in SECTIONS[:6]] + (["values"] if profile.value_summaries else []) + list(SECTIONS[6:])
+    nav = "".join(f'<a href="#{s}">{_e(_SECTION_TITLES[s])}</a>' for s in shown)
     heading = title or f"graphscope report: {r.graph_name}"
     sub = (f"{_e(r.backend)} · {r.timing.iterations} iterations · median {format_ns(r.timing.median_ns)} · "
            f"peak {format_bytes(r.memory.peak_bytes)} · graphscope {_e(__version__)}")
@@ -373,4 +419,4 @@ def save_html_report(profile: RunProfile, path: str | os.PathLike, *, report: Re
     atomic_write(path, lambda f: f.write(data))
 
 
-__all__ = ["FIGURES", "SECTIONS", "figures_for", "html_report", "plotly_js", "save_html_report"]
+__all__ = ["FIGURES", "OPTIONAL_SECTIONS", "SECTIONS", "figures_for", "html_report", "plotly_js", "save_html_report"]

@@ -316,3 +316,23 @@ def test_subprocess_render_missing_file(tmp_path):
                           str(tmp_path / "x.svg")], capture_output=True, text=True, timeout=120, env=env)
     assert res.returncode == 2 and res.stdout == ""
     assert res.stderr == f"graphscope: error: cannot load '{tmp_path / 'x.gsg'}': no such file\n"
+
+
+def test_profile_with_value_summaries_saves_and_reports_them(capsys, model_file, tmp_path):
+    import graphscope as gs
+    from graphscope.cli import random_inputs
+
+    saved = tmp_path / "m.gsprof"
+    code, out, err = run_cli(capsys, "profile", model_file, "--level", "0", "--repeat", "2", "--summaries",
+                             "--save-profile", saved)
+    assert code == 0, err
+    assert "Value summaries" in out
+    prof = gs.load_profile(str(saved))
+    graph = gs.load(str(model_file))
+    values = gs.run(graph, random_inputs(graph, 0)).outputs  # the same seeded inputs as the CLI's run
+    out_id = graph.outputs[0].id
+    s = prof.value_summaries[out_id]
+    assert s.shape == tuple(values[0].shape) and s.min == pytest.approx(float(values[0].min()), rel=1e-6)
+    assert s.max == pytest.approx(float(values[0].max()), rel=1e-6) and sum(s.hist_counts) == values[0].size
+    code, out, err = run_cli(capsys, "report", saved)
+    assert code == 0 and "Value summaries" in out

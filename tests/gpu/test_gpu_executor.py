@@ -291,3 +291,16 @@ def test_embedded_profiler_records_gpu_runs(gpu):
     prof = p.profiles["branches"]
     assert len(prof.iterations) == 2
     assert all(e.device_ns is not None for it in prof.iterations for e in it)
+
+
+def test_gs_run_hands_the_graph_to_the_backends_own_executor(gpu, rng):
+    """gs.run(backend=<a backend that executes graphs>) runs through its executor: device times in the events."""
+    _, be = gpu
+    graph, inputs = samples.build("mlp")
+    result = gs.run(graph, inputs, backend=be, profile=True, repeat=2)
+    np.testing.assert_allclose(result.outputs[0], gs.run(graph, inputs).outputs[0], rtol=1e-4, atol=1e-5)
+    assert result.profile.backend == be.name and len(result.profile.iterations) == 2
+    assert all(e.device_ns is not None for e in result.profile.iterations[0] if e.lane.startswith("stream"))
+    assert any(e.device_ns is not None for e in result.profile.iterations[0])
+    with pytest.raises(ValueError, match="not supported on backend"):
+        gs.run(graph, inputs, backend=be, check_numerics=True)
