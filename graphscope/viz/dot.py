@@ -37,7 +37,7 @@ import math
 import os
 import statistics
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -204,6 +204,11 @@ def diff_marks(before: VGraph, after: VGraph, pass_log: Sequence[dict[str, Any]]
             made.setdefault(f["into"], ("fused", f"fused {len(f['from'])} ops"))
         for i in p.get("removed", []):
             gone.setdefault(i, ("removed", "removed"))
+    groups = _compose_groups(groups)
+    final = {i: into for members, into in groups for i in members}
+    for i, (kind, _) in list(gone.items()):
+        if kind == "fused" and i in final:  # a group fused again later (e.g. into a product): name the last one
+            gone[i] = ("fused", f"fused into %{final[i]}")
     marks = Marks()
     for n in before.nodes:
         if n.id not in a_ids:
@@ -232,6 +237,22 @@ def diff_marks(before: VGraph, after: VGraph, pass_log: Sequence[dict[str, Any]]
     return marks
 
 
+def _compose_groups(groups: list[tuple[list[int], int]]) -> list[tuple[list[int], int]]:
+    """Groups whose node was fused again by a later pass merge into the later group (members of both)."""
+    absorbed_by = {m: k for k, (members, _) in enumerate(groups) for m in members}
+    out: dict[int, list[int]] = {}
+    for k, (members, _) in enumerate(groups):
+        j = k
+        seen = {k}
+        while groups[j][1] in absorbed_by and absorbed_by[groups[j][1]] not in seen:
+            j = absorbed_by[groups[j][1]]
+            seen.add(j)
+        last = groups[j][1]
+        acc = out.setdefault(last, [])
+        acc.extend(m for m in members if m not in acc)
+    return [(members, into) for into, members in out.items()]
+
+
 # ---------------------------------------------------------------------------------------------
 # Building DOT text
 
@@ -248,6 +269,10 @@ class Rendering:
     chains_merged: bool = False
     notes: list[str] = field(default_factory=list)
     summary: str = ""  # one line: what is drawn (for the CLI)
+    # DOT id -> what it draws, for viewers that map a click on the SVG back to the graph (the dashboard):
+    # {"kind": "node", "side": "" | "b" | "a", "id": node id} | {"kind": "scope", "side", "path", "ids"}
+    # (a collapsed scope's box) | {"kind": "chain", "side", "ids"} | {"kind": "cluster", "side", "path"}
+    targets: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __str__(self) -> str:
         return self.source
@@ -332,11 +357,36 @@ def choose_depth(nodes: list[VNode], max_nodes: int | None, depth: int | None = 
     return 1 if deepest else None
 
 
+def scope_paths(obj: Any) -> list[str]:
+    """Every name scope of a graph (``"attn"``, ``"attn/qkv"``, ...), parents before children."""
+    paths: set[str] = set()
+    for n in view(obj).nodes:
+        parts = _scope_parts(n.scope)
+        for k in range(1, len(parts) + 1):
+            paths.add("/".join(parts[:k]))
+    return sorted(paths, key=lambda p: (p.count("/"), p))
+
+
+def expanded_for_depth(obj: Any, depth: int | None) -> set[str]:
+    """The ``expanded`` set that draws like ``collapse_depth=depth``: every scope above that depth
+    (None: every scope, nothing collapsed)."""
+    return {p for p in scope_paths(obj) if depth is None or p.count("/") + 1 < depth}
+
+
+def _collapsed_prefix(parts: tuple[str, ...], expanded: Collection[str]) -> int:
+    """How many leading parts name the outermost scope not in ``expanded`` (0: all are expanded)."""
+    for k in range(1, len(parts) + 1):
+        if "/".join(parts[:k]) not in expanded:
+            return k
+    return 0
+
+
 class _Side:
     """The boxes, clusters and edges of one graph, with DOT ids under ``prefix``."""
 
     def __init__(self, g: VGraph, prefix: str, *, weights: Weights | None, marks: dict[int, tuple[str, str]],
-                 group_color: dict[int, str], depth: int | None, max_nodes: int | None, show_constants: bool) -> None:
+                 group_color: dict[int, str], depth: int | None, max_nodes: int | None, show_constants: bool,
+                 expanded: Collection[str] | None = None) -> None:
         self.g = g
         self.prefix = prefix
         self.weights = weights
@@ -344,16 +394,20 @@ class _Side:
         self.group_color = group_color
         nodes = [n for n in g.nodes if show_constants or n.op != "constant"]
         self.nodes = nodes
-        self.depth = choose_depth(nodes, max_nodes, depth)
+        # ``expanded``: scopes drawn open, one by one; any other scope is one box (outermost first)
+        self.depth = None if expanded is not None else choose_depth(nodes, max_nodes, depth)
         self.boxes: dict[tuple, _Box] = {}
         self.box_of: dict[int, tuple] = {}
+        self.cluster_paths: dict[str, str] = {}  # DOT cluster name -> scope path (filled by emit)
         for n in nodes:
             parts = _scope_parts(n.scope)
-            if self.depth is not None and len(parts) >= self.depth:
-                key = ("s", parts[: self.depth])
+            cut = (_collapsed_prefix(parts, expanded) if expanded is not None
+                   else self.depth if self.depth is not None and len(parts) >= self.depth else 0)
+            if cut:
+                key = ("s", parts[:cut])
                 box = self.boxes.get(key)
                 if box is None:
-                    box = self.boxes[key] = _Box(key, [], parts[: self.depth - 1], "/".join(parts[: self.depth]))
+                    box = self.boxes[key] = _Box(key, [], parts[: cut - 1], "/".join(parts[:cut]))
                 box.members.append(n)
             else:
                 key = ("n", n.id)
@@ -422,6 +476,21 @@ class _Side:
         if kind == "s":
             return self.prefix + "s_" + "_".join(f"{len(p)}{p.encode().hex()}" for p in val)
         return f"{self.prefix}{kind}{val}"
+
+    def targets(self) -> dict[str, dict[str, Any]]:
+        """DOT id -> what it draws (see ``Rendering.targets``); clusters only after ``emit``."""
+        out: dict[str, dict[str, Any]] = {}
+        for key, box in self.boxes.items():
+            ids = [m.id for m in box.members]
+            if key[0] == "n":
+                out[self._id(key)] = {"kind": "node", "side": self.prefix, "id": ids[0]}
+            elif key[0] == "s":
+                out[self._id(key)] = {"kind": "scope", "side": self.prefix, "path": box.label_scope, "ids": ids}
+            else:
+                out[self._id(key)] = {"kind": "chain", "side": self.prefix, "ids": ids}
+        for name, path in self.cluster_paths.items():
+            out[name] = {"kind": "cluster", "side": self.prefix, "path": path}
+        return out
 
     def _weight(self, nodes: Iterable[VNode]) -> float | None:
         if self.weights is None:
@@ -524,6 +593,7 @@ class _Side:
                 counter[0] += 1
                 w = cluster_w.get(child)
                 label = child[-1] + (f"  ({self.weights.describe(w)})" if w is not None and self.weights else "")
+                self.cluster_paths[f"cluster_{self.prefix}{counter[0]}"] = "/".join(child)
                 out.append(f"{ind}subgraph cluster_{self.prefix}{counter[0]} {{")
                 out.append(f'{ind}  label={_q(label)}; tooltip={_q("/".join(child))}; style="rounded,filled"; '
                            f'fillcolor="{_cluster_fill(len(child))}"; color="#b0b0b0"; fontsize=10;')
@@ -571,12 +641,16 @@ def _weights_for(profile: Any, color: str) -> Weights | None:
 
 
 def to_dot(obj: Any, *, profile: Any = None, color: str = "time", collapse_depth: int | None = None,
-           max_nodes: int | None = DEFAULT_MAX_NODES, show_constants: bool = True, title: str | None = None) -> Rendering:
+           max_nodes: int | None = DEFAULT_MAX_NODES, show_constants: bool = True, title: str | None = None,
+           expanded: Collection[str] | None = None) -> Rendering:
     """DOT text of a Graph or a RunProfile's graph.
 
     ``profile`` colours the nodes (a RunProfile passed as ``obj`` colours itself); ``color`` is
     "time", "memory" or "none". ``collapse_depth`` draws the scopes at that depth as one box each;
-    ``max_nodes`` collapses automatically past that many boxes (None: never).
+    ``max_nodes`` collapses automatically past that many boxes (None: never). ``expanded`` (scope
+    paths) replaces both: exactly those scopes are drawn open, every other scope is one box (a viewer
+    that opens scopes one click at a time; ``expanded_for_depth`` gives the set a depth draws);
+    linear chains are still merged past ``max_nodes`` boxes.
     """
     from graphscope.profile.events import RunProfile
 
@@ -587,11 +661,14 @@ def to_dot(obj: Any, *, profile: Any = None, color: str = "time", collapse_depth
         profile = obj
     w = _weights_for(profile, color)
     side = _Side(g, "", weights=w, marks={}, group_color={}, depth=collapse_depth, max_nodes=max_nodes,
-                 show_constants=show_constants)
+                 show_constants=show_constants, expanded=expanded)
     top = side.top_weight()
     label_parts = [title or g.name, f"{len(g.nodes)} nodes"]
     if side.depth is not None:
         label_parts.append(f"scopes collapsed at depth {side.depth}")
+    closed = sum(1 for k in side.boxes if k[0] == "s")
+    if expanded is not None and closed:
+        label_parts.append(f"{closed} scopes collapsed")
     if side.chains_merged:
         label_parts.append("chains merged")
     label = " · ".join(label_parts)
@@ -607,29 +684,31 @@ def to_dot(obj: Any, *, profile: Any = None, color: str = "time", collapse_depth
         notes.append(f"{len(side.boxes)} boxes even after collapsing: layout may be slow")
     summary = f"{len(g.nodes)} nodes in {len(side.boxes)} boxes"
     return Rendering("\n".join(lines) + "\n", g.name, len(g.nodes), len(side.boxes), side.depth, side.chains_merged, notes,
-                     summary)
+                     summary, side.targets())
 
 
 def diff_dot(before: Any, after: Any, *, pass_log: Any = None, profile: Any = None, color: str = "time",
              collapse_depth: int | None = None, max_nodes: int | None = DEFAULT_MAX_NODES, show_constants: bool = True,
-             before_label: str = "before", after_label: str = "after", title: str | None = None) -> Rendering:
+             before_label: str = "before", after_label: str = "after", title: str | None = None,
+             expanded: Collection[str] | None = None) -> Rendering:
     """Before and after an optimization side by side, with what the passes changed marked.
 
     ``pass_log`` (an OptimizationLog, PassLogs or their dicts) defaults to ``after``'s own pass log
     (``graph.metadata["pass_log"]``). ``profile`` colours both sides (nodes matched by id and name).
+    ``expanded`` works as in ``to_dot``, the same scopes open on both sides.
     """
     b, a = view(before), view(after)
     log = _log_dicts(pass_log) if pass_log is not None else a.pass_log
     marks = diff_marks(b, a, log)
     w = _weights_for(profile, color)
     depth = collapse_depth
-    if depth is None and max_nodes:  # both sides collapse at the same depth
+    if depth is None and max_nodes and expanded is None:  # both sides collapse at the same depth
         depth = choose_depth(b.nodes if len(b.nodes) >= len(a.nodes) else a.nodes, max_nodes // 2)
     sides = [
         _Side(b, "b", weights=w, marks=marks.before, group_color={i: c for (s, i), c in marks.group_color.items() if s == "b"},
-              depth=depth, max_nodes=max_nodes and max_nodes // 2, show_constants=show_constants),
+              depth=depth, max_nodes=max_nodes and max_nodes // 2, show_constants=show_constants, expanded=expanded),
         _Side(a, "a", weights=w, marks=marks.after, group_color={i: c for (s, i), c in marks.group_color.items() if s == "a"},
-              depth=depth, max_nodes=max_nodes and max_nodes // 2, show_constants=show_constants),
+              depth=depth, max_nodes=max_nodes and max_nodes // 2, show_constants=show_constants, expanded=expanded),
     ]
     top = max(s.top_weight() for s in sides)
     counts = marks.counts()
@@ -647,7 +726,7 @@ def diff_dot(before: Any, after: Any, *, pass_log: Any = None, profile: Any = No
     boxes = sum(len(s.boxes) for s in sides)
     summary = f"{len(b.nodes)} -> {len(a.nodes)} nodes side by side in {boxes} boxes ({legend})"
     return Rendering("\n".join(lines) + "\n", a.name, len(b.nodes) + len(a.nodes), boxes, sides[0].depth,
-                     any(s.chains_merged for s in sides), notes, summary)
+                     any(s.chains_merged for s in sides), notes, summary, {**sides[0].targets(), **sides[1].targets()})
 
 
 def stage_graphs(graph: Any, level: int = 2, passes: Sequence[str] | None = None) -> list[tuple[str, Any, list[dict]]]:
@@ -773,5 +852,5 @@ def save_rendering(rendering: Rendering | str, path: str | os.PathLike) -> None:
 
 
 __all__ = ["COLORS", "DEFAULT_MAX_NODES", "GraphvizError", "Marks", "Rendering", "VGraph", "VNode", "Weights",
-           "choose_depth", "diff_dot", "diff_marks", "render_bytes", "save_rendering", "stage_graphs",
-           "stage_renderings", "svg_for_html", "to_dot", "view", "weights"]
+           "choose_depth", "diff_dot", "diff_marks", "expanded_for_depth", "render_bytes", "save_rendering", "scope_paths",
+           "stage_graphs", "stage_renderings", "svg_for_html", "to_dot", "view", "weights"]

@@ -11,6 +11,8 @@ tests check figure data (not pixels):
 * ``roofline(report)``: achieved GFLOP/s against arithmetic intensity, under the two roofs of the
   machine's peaks (``Report.peaks``), nodes coloured by bound and sized by their share of time.
 * ``top_nodes(report)``: the slowest nodes as horizontal bars.
+* ``value_histogram(summary)``: a node output's value histogram (from a ValueSummary).
+* ``comparison_by_op(comparison)``: time per op type before and after, from ``profile.compare``.
 
 Times are shown in the unit that suits the largest value (ns, µs, ms or s); the raw nanoseconds
 ride along in ``customdata`` for hover text.
@@ -24,8 +26,9 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from graphscope.profile.analysis import COMPUTE, MEMORY, OVERHEAD, Report, format_bytes, format_ns
-from graphscope.profile.events import NodeEvent, RunProfile
+from graphscope.profile.analysis import COMPUTE, MEMORY, OVERHEAD, Report, format_bytes, format_ns, format_spec
+from graphscope.profile.compare import Comparison
+from graphscope.profile.events import NodeEvent, RunProfile, ValueSummary
 
 BOUND_COLORS = {COMPUTE: "#d62728", MEMORY: "#1f77b4", OVERHEAD: "#7f7f7f"}
 PALETTE = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#eeca3b", "#b279a2", "#ff9da6", "#9d755d",
@@ -315,5 +318,50 @@ def iteration_times(profile: RunProfile) -> go.Figure:
     return _layout(fig, "Iteration times", height=300)
 
 
-__all__ = ["BOUND_COLORS", "byte_unit", "flame_chart", "iteration_times", "memory_curve", "op_breakdown", "op_colors",
-           "representative_iteration", "roofline", "time_unit", "timeline", "top_nodes"]
+# ---------------------------------------------------------------------------------------------
+# Value summaries and comparisons (the dashboard's node details and compare page)
+
+
+def value_histogram(summary: ValueSummary, title: str = "") -> go.Figure:
+    """A node output's histogram from its ValueSummary: one bar per bin between consecutive edges
+    (bar centres at the bin midpoints, widths the bin widths; one value: one bar), NaN/Inf counts in the title."""
+    counts, edges = list(summary.hist_counts), list(summary.hist_edges)
+    if len(edges) != len(counts) + 1:
+        raise ValueError(f"a histogram needs one more edge than counts, got {len(counts)} counts and {len(edges)} edges")
+    mids = [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:])]
+    widths = [b - a for a, b in zip(edges[:-1], edges[1:])]
+    fig = go.Figure(go.Bar(x=mids, y=counts, width=widths if all(w > 0 for w in widths) else None,
+                           marker={"color": "#4c78a8", "line": {"width": 0}},
+                           customdata=[[a, b] for a, b in zip(edges[:-1], edges[1:])],
+                           hovertemplate="[%{customdata[0]:.4g}, %{customdata[1]:.4g}): %{y}<extra></extra>"))
+    extra = [f"{n} {what}" for n, what in ((summary.nan_count, "NaN"), (summary.inf_count, "Inf")) if n]
+    head = title or f"values of {format_spec(summary.dtype, summary.shape)}"
+    fig.update_xaxes(title="value")
+    fig.update_yaxes(title="count", rangemode="tozero")
+    fig = _layout(fig, head + (f" ({', '.join(extra)})" if extra else ""), height=220, bargap=0, showlegend=False)
+    return fig.update_layout(margin={"l": 50, "r": 10, "t": 40, "b": 40})  # small: it sits in a side panel
+
+
+def comparison_by_op(comparison: Comparison, top: int = 20) -> go.Figure:
+    """Total median node time per op type before and after (grouped bars), the largest changes first;
+    ops past ``top`` are left out (the title says how many)."""
+    rows = list(comparison.by_op)[:top]
+    unit, scale = time_unit(max((max(d.before_ns, d.after_ns) for d in rows), default=0))
+    labels = [d.op for d in rows]
+    fig = go.Figure()
+    for name, values, counts, color in (
+        (f"before: {comparison.before_name}", [d.before_ns for d in rows], [d.before_count for d in rows], "#bab0ac"),
+        (f"after: {comparison.after_name}", [d.after_ns for d in rows], [d.after_count for d in rows], "#4c78a8"),
+    ):
+        fig.add_trace(go.Bar(name=name, orientation="h", y=labels, x=[v / scale for v in values],
+                             marker={"color": color}, customdata=[[format_ns(v), c] for v, c in zip(values, counts)],
+                             hovertemplate="%{y}: %{customdata[0]} in %{customdata[1]} nodes<extra>" + name + "</extra>"))
+    fig.update_yaxes(autorange="reversed", automargin=True)
+    fig.update_xaxes(title=f"total median node time ({unit})")
+    left = len(comparison.by_op) - len(rows)
+    return _layout(fig, f"Time by op type: {comparison.speedup:.2f}x overall" + (f" ({left} more ops not shown)" if left else ""),
+                   barmode="group", height=max(280, 120 + 40 * len(rows)), legend={"orientation": "h", "y": -0.15})
+
+
+__all__ = ["BOUND_COLORS", "byte_unit", "comparison_by_op", "flame_chart", "iteration_times", "memory_curve", "op_breakdown",
+           "op_colors", "representative_iteration", "roofline", "time_unit", "timeline", "top_nodes", "value_histogram"]

@@ -109,13 +109,24 @@ def test_diff_marks_removed_merged_rewritten_and_fused():
     marks = dot.diff_marks(dot.view(run.graph), dot.view(run.optimized), run.log.to_list())
     kinds = {k for k, _ in marks.before.values()}
     assert {"removed", "merged", "rewritten", "fused"} <= kinds
+    after_ids = {n.id for n in run.optimized.nodes}
+    absorbed = 0
     for p in run.log.passes:
         for dup, kept in p.merged:
             assert marks.before[dup] == ("merged", f"merged into %{kept}")
         for ids, into in p.fused:
+            if into not in after_ids:  # fused again by a later pass (elementwise group -> product epilogue)
+                absorbed += 1
+                continue
             assert marks.after[into][0] == "fused"
             color = marks.group_color[("a", into)]
-            assert all(marks.group_color[("b", i)] == color for i in ids if i not in {n.id for n in run.optimized.nodes})
+            before_ids = {n.id for n in run.graph.nodes}
+            assert all(marks.group_color[("b", i)] == color for i in ids if i in before_ids and i not in after_ids)
+    assert absorbed > 0  # the transformer's GELU/bias groups end in its products' epilogues
+    # Every fused-away original names a node that exists after optimization.
+    for kind, text in marks.before.values():
+        if kind == "fused":
+            assert int(text.rsplit("%", 1)[1]) in after_ids, text
     r = dot.diff_dot(run.graph, run.optimized, pass_log=run.log, profile=run.profile)
     assert "cluster_bside" in r.source and "cluster_aside" in r.source
     assert 'style="rounded,filled,dashed"' in r.source  # removed nodes are dashed
@@ -214,3 +225,40 @@ def test_five_thousand_nodes_render_in_under_ten_seconds(tmp_path, monkeypatch):
         assert len(node_titles(root)) == r.boxes
     assert max(timings.values()) < 10.0, timings
     assert r.collapse_depth == 2 and r.boxes == 251
+
+
+# ---------------------------------------------------------------------------------------------
+# Scopes opened one by one (``expanded``) and click targets (the dashboard's graph view)
+
+
+def test_expanded_scopes_are_drawn_open_and_every_other_scope_is_one_box(transformer_run):
+    g = transformer_run.graph
+    paths = dot.scope_paths(g)
+    assert paths[:2] == ["attn", "ffn"] and "attn/qkv" in paths  # parents first
+    assert dot.expanded_for_depth(g, 1) == set() and dot.expanded_for_depth(g, None) == set(paths)
+    assert dot.expanded_for_depth(g, 2) == {"attn", "ffn"}
+    r = dot.to_dot(g, expanded={"attn"})  # attn open (its sub-scopes closed), ffn closed
+    scopes = {t["path"]: t for t in r.targets.values() if t["kind"] == "scope"}
+    subs = {n.scope.split("/")[1] for n in g.nodes if n.scope.startswith("attn/")}
+    assert set(scopes) == {"ffn"} | {f"attn/{s}" for s in subs}
+    assert sorted(scopes["ffn"]["ids"]) == sorted(n.id for n in g.nodes if n.scope.startswith("ffn"))
+    assert {t["path"] for t in r.targets.values() if t["kind"] == "cluster"} == {"attn"}
+    assert f"{len(scopes)} scopes collapsed" in r.source
+    # the same drawing as collapse_depth=2 (no scope left open there either)
+    assert dot.to_dot(g, expanded=dot.expanded_for_depth(g, 2)).boxes == dot.to_dot(g, collapse_depth=2).boxes
+
+
+@needs_dot
+def test_targets_name_every_svg_element_of_a_diff(transformer_run):
+    r = dot.diff_dot(transformer_run.graph, transformer_run.optimized, expanded=set(dot.scope_paths(transformer_run.graph)))
+    root = svg_root(dot.render_bytes(r, "svg"))
+    titles = {g.find(f"{SVG}title").text: g.get("class") for g in root.iter(f"{SVG}g") if g.get("class") in ("node", "cluster")}
+    assert set(r.targets) == {t for t in titles if not t.endswith("side")}  # all but the two side frames
+    for dom_id, t in r.targets.items():
+        assert titles[dom_id] == ("cluster" if t["kind"] == "cluster" else "node")
+    ids = {t["side"]: set() for t in r.targets.values()}
+    for t in r.targets.values():
+        if t["kind"] == "node":
+            ids[t["side"]].add(t["id"])
+    assert ids["b"] == {n.id for n in transformer_run.graph.nodes}
+    assert ids["a"] == {n.id for n in transformer_run.optimized.nodes}

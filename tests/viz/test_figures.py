@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 from viz_helpers import OVERHEAD, PEAKS, two_lane_profile
 
@@ -122,3 +123,40 @@ def test_figures_of_an_empty_profile_do_not_fail():
                 F.top_nodes(rep), F.iteration_times(prof)):
         fig.to_json()
     assert all(math.isfinite(v) for v in F.roofline(rep).data[-1].y)
+
+
+def test_value_histogram_draws_the_summary_bins(rng):
+    from graphscope.profile.events import ValueSummary
+
+    a = rng.standard_normal(5000) * 2.5 - 1
+    counts, edges = np.histogram(a, bins=16)
+    s = ValueSummary((50, 100), "float32", float(a.min()), float(a.max()), float(a.mean()), float(a.std()), 3, 1,
+                     counts.tolist(), edges.tolist())
+    fig = F.value_histogram(s)
+    (bar,) = fig.data
+    assert list(bar.y) == counts.tolist() and sum(bar.y) == 5000
+    assert np.allclose(bar.x, (edges[:-1] + edges[1:]) / 2) and np.allclose(bar.width, np.diff(edges))
+    assert "f32[50,100]" in fig.layout.title.text and "3 NaN, 1 Inf" in fig.layout.title.text
+    one = F.value_histogram(ValueSummary((4,), "float32", 2.0, 2.0, 2.0, 0.0, 0, 0, [4], [2.0, 2.0]))
+    assert list(one.data[0].y) == [4] and one.data[0].width is None  # one value: one ordinary bar
+    with pytest.raises(ValueError, match="one more edge"):
+        F.value_histogram(ValueSummary((4,), "float32", 0.0, 1.0, 0.5, 0.1, 0, 0, [1, 2], [0.0, 1.0]))
+
+
+def test_comparison_by_op_shows_both_sides_per_op(lanes_profile):
+    from graphscope.profile.compare import compare
+
+    slower = two_lane_profile()
+    for events in slower.iterations:  # every matmul twice as long
+        for e in events:
+            if slower.nodes[e.node_id].op == "matmul":
+                e.end_ns = e.start_ns + 2 * (e.end_ns - e.start_ns)
+    c = compare(lanes_profile, slower)
+    fig = F.comparison_by_op(c)
+    before, after = fig.data
+    assert list(before.y) == list(after.y) == [d.op for d in c.by_op]
+    k = list(before.y).index("matmul")
+    assert after.x[k] == pytest.approx(2 * before.x[k])
+    others = [i for i in range(len(before.y)) if i != k]
+    assert all(after.x[i] == pytest.approx(before.x[i]) for i in others)
+    assert f"{c.speedup:.2f}x" in fig.layout.title.text
