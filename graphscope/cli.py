@@ -382,7 +382,7 @@ class _RunFailed(Exception):
 
 
 def _profile_run(graph: Any, err: Any, *, seed: int, repeat: int, warmup: int, backend: str = "numpy",
-                 parallel: bool = False, what: str = "running", summaries: bool = False) -> Any:
+                 parallel: bool = False, what: str = "running", summaries: bool = False, executor: Any = None) -> Any:
     """A RunProfile of ``graph`` on random inputs, with a progress bar on a terminal's stderr."""
     import graphscope as gs
     from graphscope.errors import BackendUnavailableError, GraphscopeError, NodeExecutionError
@@ -395,6 +395,8 @@ def _profile_run(graph: Any, err: Any, *, seed: int, repeat: int, warmup: int, b
     extra: dict[str, Any] = {"parallel": True} if parallel else {}
     if summaries:
         extra["value_summaries"] = True
+    if executor is not None:
+        extra["executor"] = executor
     try:
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=err, transient=True, disable=not err.is_terminal) as bar:
@@ -565,6 +567,28 @@ def _write_reports(outputs: list[tuple[Any, str]], profile: Any, report: Any, ar
     return done
 
 
+def _executor(args: argparse.Namespace) -> Any:
+    """The Dask / data-parallel executor that --dask and --replicas ask for (None for a run in this process)."""
+    if not (getattr(args, "dask", None) or getattr(args, "replicas", None)):
+        return None
+    from graphscope.distribute import cli_support
+    from graphscope.distribute.errors import ClusterUnavailableError, DistributedError, MissingExtraError
+
+    if args.summaries:
+        raise _UsageError("--summaries observes a run in this process: it cannot be combined with --dask or --replicas")
+    if args.parallel:
+        raise _UsageError("--parallel runs branches on this process's threads: drop it with --dask or --replicas")
+    try:
+        executor = cli_support.executor_from_args(args)
+    except (MissingExtraError, ClusterUnavailableError) as exc:
+        raise _UsageError(str(exc)) from None
+    except DistributedError as exc:
+        raise _UsageError(f"cannot set up the distributed run: {exc}") from None
+    out, _ = _consoles()
+    out.print(_text(f"running on {cli_support.describe(executor)}"))
+    return executor
+
+
 def cmd_profile(args: argparse.Namespace) -> int:
     import graphscope as gs
     from graphscope.errors import GraphscopeError
@@ -582,12 +606,16 @@ def cmd_profile(args: argparse.Namespace) -> int:
         changed = [p.summary().split(" (")[0] for p in log.passes if p.changed]
         out.print(_text(f"optimized '{graph.name}' at level {args.level}: {log.nodes_before} -> {log.nodes_after} nodes"
                         + (f" ({'; '.join(changed)})" if changed else " (no change)")))
+    executor = _executor(args)
     try:
         profile = _profile_run(graph, err, seed=args.seed, repeat=args.repeat, warmup=args.warmup, backend=args.backend,
-                               parallel=args.parallel, what="profiling", summaries=args.summaries)
+                               parallel=args.parallel, what="profiling", summaries=args.summaries, executor=executor)
     except _RunFailed as exc:
         _error(str(exc))
         return EXIT_RUN_FAILED
+    finally:
+        if executor is not None:
+            executor.close()
     profile.metadata.update({"command": "graphscope profile", "graph_file": os.path.abspath(args.file), "seed": args.seed,
                              "optimization_level": args.level})
     report = _analyze(profile, err)
@@ -1124,6 +1152,9 @@ def _add_profile_parsers(sub: Any, graph_suffixes: str, profile_in: str, profile
     prof.add_argument("--save-profile", metavar="OUT", default=None,
                       help=f"also write the profile to OUT ({profile_out}), for 'graphscope report', 'compare' or the dashboard")
     _add_report_outputs(prof)
+    from graphscope.distribute import cli_support  # imports no Dask: only the options
+
+    cli_support.add_arguments(prof)
     prof.set_defaults(handler=cmd_profile)
 
     rep = sub.add_parser(
