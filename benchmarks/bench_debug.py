@@ -18,34 +18,16 @@ interpreter's own overhead dominates), against the plain interpreter.
 from __future__ import annotations
 
 import argparse
-import gc
-import statistics
-import time
-from collections.abc import Callable
+import os
+import sys
 
 import numpy as np
 
 import graphscope as gs
 from graphscope import samples
 
-
-def interleaved(cases: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
-    """Median ms of each case, measured round-robin (after one warm-up call each)."""
-    for fn in cases.values():
-        fn()
-    times: dict[str, list[float]] = {k: [] for k in cases}
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        for _ in range(rounds):
-            for name, fn in cases.items():
-                t0 = time.perf_counter_ns()
-                fn()
-                times[name].append((time.perf_counter_ns() - t0) / 1e6)
-    finally:
-        if was:
-            gc.enable()
-    return {k: statistics.median(v) for k, v in times.items()}
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from timing import interleaved  # noqa: E402
 
 
 def bench_samples(names: list[str], levels: list[int], rounds: int) -> list[str]:

@@ -33,7 +33,7 @@ from graphscope.ir.graph import Graph
 from graphscope.ir.spec import TensorSpec
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_foundation import interleaved  # noqa: E402
+from timing import interleaved  # noqa: E402
 
 
 def throughput_rows(names: list[str], rounds: int, dask: DaskExecutor) -> list[str]:

@@ -14,9 +14,8 @@ shared and noisy. Sections:
 from __future__ import annotations
 
 import argparse
-import gc
-import statistics
-import time
+import os
+import sys
 from collections.abc import Callable
 
 import numpy as np
@@ -26,28 +25,8 @@ from graphscope import samples
 from graphscope.backends import get_backend
 from graphscope.runtime.run import get_plan
 
-
-def _time(fn: Callable[[], object]) -> float:
-    t0 = time.perf_counter_ns()
-    fn()
-    return (time.perf_counter_ns() - t0) / 1e6  # ms
-
-
-def interleaved(cases: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
-    """Median ms of each case, measured round-robin so drift hits all cases alike."""
-    for fn in cases.values():  # warm-up: plans, caches, page faults of first allocations
-        fn()
-    times: dict[str, list[float]] = {k: [] for k in cases}
-    gc_was = gc.isenabled()
-    gc.disable()
-    try:
-        for _ in range(rounds):
-            for name, fn in cases.items():
-                times[name].append(_time(fn))
-    finally:
-        if gc_was:
-            gc.enable()
-    return {k: statistics.median(v) for k, v in times.items()}
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from timing import interleaved  # noqa: E402
 
 
 def bench_samples(names: list[str], rounds: int) -> list[str]:

@@ -38,10 +38,8 @@ fusion passes, each against its alternatives in one interleaved run:
 from __future__ import annotations
 
 import argparse
-import gc
 import math
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -56,30 +54,10 @@ from graphscope.passes.pipeline import optimize
 from graphscope.runtime.run import get_plan
 from graphscope.samples import models
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from timing import interleaved  # noqa: E402
+
 ENGINES = ("reference", "numpy", "numba")
-
-
-def _time(fn: Callable[[], object]) -> float:
-    t0 = time.perf_counter_ns()
-    fn()
-    return (time.perf_counter_ns() - t0) / 1e6  # ms
-
-
-def interleaved(cases: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
-    """Median ms of each case, measured round-robin so drift hits all cases alike."""
-    for fn in cases.values():
-        fn()
-    times: dict[str, list[float]] = {k: [] for k in cases}
-    gc_was = gc.isenabled()
-    gc.disable()
-    try:
-        for _ in range(rounds):
-            for name, fn in cases.items():
-                times[name].append(_time(fn))
-    finally:
-        if gc_was:
-            gc.enable()
-    return {k: statistics.median(v) for k, v in times.items()}
 
 
 def _gelu_cube(x):

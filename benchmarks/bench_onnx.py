@@ -25,17 +25,17 @@ with 1 at a load average of 3.5 on 2 cores), which measures the neighbours, not 
 from __future__ import annotations
 
 import argparse
-import gc
 import os
-import statistics
 import sys
 import time
-from collections.abc import Callable
 
 import numpy as np
 
 import graphscope as gs
 from graphscope.formats.onnx_import import from_onnx
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from timing import interleaved  # noqa: E402
 
 
 def light_dir() -> str:
@@ -53,25 +53,6 @@ def light_input(graph: gs.Graph) -> np.ndarray:
     return (np.arange(x.spec.size).reshape(x.shape) / x.spec.size).astype(np.float32)
 
 
-def interleaved(cases: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
-    """Median ms of each case, measured round-robin so drift hits all cases alike (one warm-up call each)."""
-    for fn in cases.values():
-        fn()
-    times: dict[str, list[float]] = {k: [] for k in cases}
-    gc_was = gc.isenabled()
-    gc.disable()
-    try:
-        for _ in range(rounds):
-            for name, fn in cases.items():
-                t0 = time.perf_counter_ns()
-                fn()
-                times[name].append((time.perf_counter_ns() - t0) / 1e6)
-    finally:
-        if gc_was:
-            gc.enable()
-    return {k: statistics.median(v) for k, v in times.items()}
-
-
 def ort_session(path: str, threads: int):
     import onnxruntime as ort
 
@@ -79,6 +60,8 @@ def ort_session(path: str, threads: int):
     options.log_severity_level = 3
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
+    # No spin-waiting pool threads after a run: they would take the cores from graphscope's case measured next.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 
 

@@ -37,7 +37,8 @@ from graphscope.runtime import scheduler
 from graphscope.runtime.run import get_plan
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_foundation import chain_graph, interleaved  # noqa: E402
+from bench_foundation import chain_graph  # noqa: E402
+from timing import interleaved  # noqa: E402
 
 MIB = 1 << 20
 F32 = np.float32
@@ -100,6 +101,11 @@ def ort_session(graph: gs.Graph, parallel: bool = False):
     model = to_onnx(graph)
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # ORT's pool threads spin after each run by default, taking the cores from the case measured next:
+    # interleaved with it, NumPy eager on the BLAS-heavy MLP ran 2x slower (15.7 vs 7.9 ms), and ORT
+    # itself was slower too (11.7 vs 7.85 ms) against the BLAS threads it left spinning.
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    so.add_session_config_entry("session.inter_op.allow_spinning", "0")
     if parallel:
         so.execution_mode = ort.ExecutionMode.ORT_PARALLEL
     sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
