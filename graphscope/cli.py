@@ -420,19 +420,26 @@ def _save_profile(out: Any, fmt: Any, profile: Any, path: str) -> None:
     out.print(f"profile saved to {path}", markup=False)
 
 
-def _check_output(path: str) -> Any:
-    """The profile format for ``path``, checked before a long run rather than after it."""
+def _writable_format(path: str, kind: str, action: str) -> Any:
+    """The registered format that writes ``kind`` ("profile", "graph", "rendering") to ``path``, checked
+    before any long work; ``action`` completes the error ("save a profile as", "render to" ...)."""
     from graphscope.formats import format_for_path
 
+    suffixes = ", ".join(f.suffix for f in _formats(kind, writable=True))
     try:
         fmt = format_for_path(path, writable=True)
-    except ValueError as exc:
-        raise _UsageError(str(exc)) from None
-    if fmt.kind != "profile":
-        suffixes = ", ".join(f.suffix for f in _formats("profile", writable=True))
-        raise _UsageError(f"cannot save a profile as '{path}': {fmt.suffix} holds a {fmt.kind} (use {suffixes})")
+    except ValueError:
+        suffix = os.path.splitext(path)[1] or "(none)"
+        raise _UsageError(f"cannot {action} '{path}': unknown file type '{suffix}' (use one of {suffixes})") from None
+    if fmt.kind != kind:
+        raise _UsageError(f"cannot {action} '{path}': {fmt.suffix} holds a {fmt.kind} (use {suffixes})")
     _check_target(path)
     return fmt
+
+
+def _check_output(path: str) -> Any:
+    """The profile format for ``path``, checked before a long run rather than after it."""
+    return _writable_format(path, "profile", "save a profile as")
 
 
 def _check_target(path: str) -> None:
@@ -676,17 +683,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _rendering_format(path: str) -> Any:
-    from graphscope.formats import format_for_path
-
-    suffixes = ", ".join(f.suffix for f in _formats("rendering", writable=True))
-    try:
-        fmt = format_for_path(path, writable=True)
-    except ValueError:
-        raise _UsageError(f"cannot render to '{path}': use one of {suffixes}") from None
-    if fmt.kind != "rendering":
-        raise _UsageError(f"cannot render to '{path}': {fmt.suffix} holds a {fmt.kind} (use {suffixes})")
-    _check_target(path)
-    return fmt
+    return _writable_format(path, "rendering", "render to")
 
 
 def _stage_path(path: str, k: int, name: str, suffix: str) -> str:
@@ -930,17 +927,7 @@ def optimization_summary(before: Any, after: Any) -> list[tuple[str, str, str, s
 
 def _graph_output(path: str) -> Any:
     """The writable graph format for ``path`` (checked before optimizing)."""
-    from graphscope.formats import format_for_path
-
-    suffixes = ", ".join(f.suffix for f in _formats("graph", writable=True))
-    try:
-        fmt = format_for_path(path, writable=True)
-    except ValueError:
-        raise _UsageError(f"cannot write the optimized graph to '{path}': use one of {suffixes}") from None
-    if fmt.kind != "graph":
-        raise _UsageError(f"cannot write the optimized graph to '{path}': {fmt.suffix} holds a {fmt.kind} (use {suffixes})")
-    _check_target(path)
-    return fmt
+    return _writable_format(path, "graph", "write the optimized graph to")
 
 
 def cmd_optimize(args: argparse.Namespace) -> int:

@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 import pytest
-from conftest import model_graph
+from cli_graphs import model_graph
 from test_cli import assert_one_line_error, run_cli
 
 import graphscope as gs
