@@ -268,3 +268,28 @@ def test_sessions_are_kept_apart_and_a_failing_run_shows_its_error_where_it_star
     time.sleep(0.5)
     assert dash_duo.find_elements("#home-runs tbody tr td") == []  # session b's run is not listed in a
     _no_console_errors(dash_duo, "sessions")
+
+
+def test_node_details_show_the_value_summary_and_histogram_of_a_run_that_recorded_them(dash_duo, app_factory):
+    app = app_factory()
+    _start(dash_duo, app)
+    state, sid = state_of(app), _session(dash_duo)
+    src = state.source(sid, "sample:mlp")
+    settings = RunSettings(level=0, repeat=2, warmup=0, value_summaries=True)
+    job = state.jobs.wait(sid, start_run(state, sid, src, settings), timeout=90)
+    assert job.status == "done", job.error
+    run = state.run(sid, job.result)
+    node = next(n for n in run.graph.nodes if n.op == "matmul")
+    summary = run.profile.value_summaries[node.id]
+    dash_duo.driver.get(dash_duo.server_url + "/graph")
+    dash_duo.wait_for_element(PAGES["graph"][1], timeout=15)
+    dash_duo.find_element("#graph-search").send_keys(node.name + "\n")
+    dash_duo.wait_for_contains_text("#graph-title", node.name)
+    dash_duo.wait_for_element("#graph-values", timeout=10)
+    dash_duo.wait_for_element("#graph-hist .main-svg", timeout=10)  # the histogram is drawn
+    text = dash_duo.find_element("#graph-values").text
+    assert f"{summary.min:.4g} / {summary.max:.4g}" in text and f"{summary.nan_count} / {summary.inf_count}" in text
+    bars = dash_duo.driver.execute_script(
+        "var gd = document.querySelector('#graph-hist .js-plotly-plot'); return gd && gd.data[0].y;")
+    assert [int(v) for v in bars] == list(summary.hist_counts)
+    _no_console_errors(dash_duo, "value summary")
