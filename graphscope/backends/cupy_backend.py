@@ -854,20 +854,7 @@ class CupyBackend(Backend):
 
     def bind(self, graph: Graph, inputs: Sequence[Any] | Mapping[str, Any]) -> tuple[list[Any], tuple[str, ...]]:
         """Inputs in placeholder order (NumPy arrays stay on the host, CuPy arrays on the GPU), checked."""
-        if isinstance(inputs, Mapping):
-            names = [n.name for n in graph.inputs]
-            unknown = set(inputs) - set(names)
-            if unknown:
-                raise ShapeError(f"graph '{graph.name}' has no input(s) {sorted(unknown)}; its inputs: {names}")
-            missing = [n for n in names if n not in inputs]
-            if missing:
-                raise ShapeError(f"graph '{graph.name}': missing input(s) {missing}")
-            values = [inputs[n] for n in names]
-        else:
-            values = list(inputs)
-            if len(values) != len(graph.inputs):
-                raise ShapeError(f"graph '{graph.name}' takes {len(graph.inputs)} inputs "
-                                 f"({[n.name for n in graph.inputs]}), got {len(values)}")
+        values = graph.input_values(inputs)
         bound, devices = [], []
         for node, v in zip(graph.inputs, values):
             on_gpu = self.runtime.is_device_array(v)

@@ -137,10 +137,7 @@ def match_nodes(a: Graph, b: Graph) -> dict[int, Node]:
 
 def _cast_inputs(graph: Graph, inputs: Sequence[Any] | Mapping[str, Any]) -> Any:
     """``inputs`` cast to ``graph``'s declared dtypes (float32 inputs for a float64 graph, ...)."""
-    if isinstance(inputs, Mapping):
-        specs = {n.name: n.spec for n in graph.inputs}
-        return {k: np.asarray(v).astype(specs[k].dtype) if k in specs else v for k, v in inputs.items()}
-    return [np.asarray(v).astype(n.spec.dtype) for v, n in zip(inputs, graph.inputs)]
+    return [np.asarray(v).astype(n.spec.dtype) for v, n in zip(graph.input_values(inputs), graph.inputs)]
 
 
 def numerical_diff(a: Graph, b: Graph, inputs: Sequence[Any] | Mapping[str, Any],

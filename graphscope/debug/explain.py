@@ -248,9 +248,8 @@ def explain(f: Any, *args: Any, levels: Sequence[int] = (0, 1, 2, 3), repeat: in
     if isinstance(f, Graph):
         if len(args) != 1 or kwargs:
             raise TypeError("explain(graph, inputs): give the graph's inputs as one list (or dict by input name)")
-        graph, inputs = f, args[0]
-        if isinstance(inputs, Mapping):
-            inputs = [inputs[n.name] for n in graph.inputs]
+        graph = f
+        inputs = graph.input_values(args[0])
         ref = reference_eager(graph)
         eager: Callable[[], object] = lambda: ref(inputs)  # noqa: E731
         baseline, name = "node references", graph.name

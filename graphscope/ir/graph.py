@@ -150,6 +150,23 @@ class Graph:
             source=source, value=arr,
         )
 
+    def input_values(self, inputs: Sequence[Any] | Mapping[str, Any]) -> list[Any]:
+        """Values for the inputs in placeholder order, from a list in that order or a dict by input name
+        (ShapeError naming the missing or unknown inputs). Shapes and dtypes are the caller's to check."""
+        names = [n.name for n in self.inputs]
+        if isinstance(inputs, Mapping):
+            unknown = set(inputs) - set(names)
+            if unknown:
+                raise ShapeError(f"graph '{self.name}' has no input(s) {sorted(unknown)}; its inputs: {names}")
+            missing = [n for n in names if n not in inputs]
+            if missing:
+                raise ShapeError(f"graph '{self.name}': missing input(s) {missing}")
+            return [inputs[n] for n in names]
+        values = list(inputs)
+        if len(values) != len(names):
+            raise ShapeError(f"graph '{self.name}' takes {len(names)} inputs ({names}), got {len(values)}")
+        return values
+
     def set_outputs(self, outputs: Sequence[Node]) -> None:
         for out in outputs:
             if self._nodes.get(out.id) is not out:

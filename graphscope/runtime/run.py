@@ -51,20 +51,7 @@ def get_plan(graph: Graph, backend: Backend, *, arena: bool | None = None) -> Pl
 
 def bind_inputs(graph: Graph, inputs: Sequence[Any] | Mapping[str, Any], backend: Backend) -> list[Any]:
     """Inputs in placeholder order, checked against the declared shapes and dtypes."""
-    if isinstance(inputs, Mapping):
-        names = [n.name for n in graph.inputs]
-        unknown = set(inputs) - set(names)
-        if unknown:
-            raise ShapeError(f"graph '{graph.name}' has no input(s) {sorted(unknown)}; its inputs: {names}")
-        missing = [n for n in names if n not in inputs]
-        if missing:
-            raise ShapeError(f"graph '{graph.name}': missing input(s) {missing}")
-        values = [inputs[n] for n in names]
-    else:
-        values = list(inputs)
-        if len(values) != len(graph.inputs):
-            raise ShapeError(f"graph '{graph.name}' takes {len(graph.inputs)} inputs "
-                             f"({[n.name for n in graph.inputs]}), got {len(values)}")
+    values = graph.input_values(inputs)
     bound = []
     for node, v in zip(graph.inputs, values):
         arr = backend.asarray(v)
