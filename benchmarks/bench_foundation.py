@@ -47,8 +47,8 @@ def bench_samples(names: list[str], rounds: int) -> list[str]:
     return rows
 
 
-def chain_graph(n: int = 1000) -> tuple[gs.Graph, list[np.ndarray], Callable[[np.ndarray], np.ndarray]]:
-    """n tiny elementwise ops (cycling add/mul/tanh/sub) on a 16-element float32 vector."""
+def chain_body(n: int = 1000) -> Callable[[np.ndarray], np.ndarray]:
+    """n tiny elementwise ops (cycling add/mul/tanh/sub): the chain every benchmark uses."""
 
     def body(x):
         for i in range(n):
@@ -63,9 +63,17 @@ def chain_graph(n: int = 1000) -> tuple[gs.Graph, list[np.ndarray], Callable[[np
                 x = x - 0.1
         return x
 
-    x = np.random.default_rng(0).standard_normal(16).astype(np.float32)
-    graph = gs.function(body).get_graph(x)
-    return graph, [x], body
+    return body
+
+
+def chain_input() -> np.ndarray:
+    return np.random.default_rng(0).standard_normal(16).astype(np.float32)
+
+
+def chain_graph(n: int = 1000) -> tuple[gs.Graph, list[np.ndarray], Callable[[np.ndarray], np.ndarray]]:
+    """The chain of ``chain_body`` traced on a 16-element float32 vector, its input, and the eager body."""
+    body, x = chain_body(n), chain_input()
+    return gs.function(body).get_graph(x), [x], body
 
 
 def bench_overhead(rounds: int) -> list[str]:

@@ -55,6 +55,7 @@ from graphscope.runtime.run import get_plan
 from graphscope.samples import models
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_foundation import chain_body, chain_input  # noqa: E402
 from timing import interleaved  # noqa: E402
 
 ENGINES = ("reference", "numpy", "numba")
@@ -79,23 +80,8 @@ def _eager_cube(fn: gs.Function) -> Callable[..., object]:
 
 
 def chain_workload(n: int = 1000) -> tuple[gs.Function, list[np.ndarray]]:
-    """n tiny elementwise ops (cycling add/mul/tanh/sub) on a 16-element float32 vector."""
-
-    def body(x):
-        for i in range(n):
-            k = i % 4
-            if k == 0:
-                x = x + 0.5
-            elif k == 1:
-                x = x * 0.9
-            elif k == 2:
-                x = np.tanh(x)
-            else:
-                x = x - 0.1
-        return x
-
-    x = np.random.default_rng(0).standard_normal(16).astype(np.float32)
-    return gs.function(body, name="chain"), [x]
+    """The benchmarks' chain of n tiny elementwise ops (bench_foundation.chain_body) as a gs.Function."""
+    return gs.function(chain_body(n), name="chain"), [chain_input()]
 
 
 def workload(name: str) -> tuple[gs.Function, list[np.ndarray]]:

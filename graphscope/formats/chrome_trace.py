@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from graphscope.ir.spec import format_spec
 from graphscope.profile.events import NodeEvent, RunProfile
 
 FORMAT = "graphscope-chrome-trace"
@@ -55,14 +56,6 @@ def _nbytes(shape: tuple[int, ...], dtype: str) -> int:
         return 0
 
 
-_SHORT = {"float16": "f16", "float32": "f32", "float64": "f64", "int8": "i8", "int16": "i16", "int32": "i32",
-          "int64": "i64", "uint8": "u8", "bool": "bool", "complex64": "c64", "complex128": "c128"}
-
-
-def _spec(shape: tuple[int, ...], dtype: str) -> str:
-    return f"{_SHORT.get(dtype, dtype)}[{','.join(map(str, shape))}]"
-
-
 def _median_iteration(profile: RunProfile) -> int:
     order = sorted(range(len(profile.iteration_ns)), key=lambda k: profile.iteration_ns[k])
     return min(order[(len(order) - 1) // 2], len(profile.iterations) - 1) if order else len(profile.iterations) - 1
@@ -80,7 +73,7 @@ class _Builder:
         self.node_args: dict[int, dict[str, Any]] = {}
         for nid, n in profile.nodes.items():
             self.node_args[nid] = {
-                "node": nid, "op": n.op, "scope": n.scope, "shape": _spec(tuple(n.shape), n.dtype), "dtype": n.dtype,
+                "node": nid, "op": n.op, "scope": n.scope, "shape": format_spec(n.dtype, n.shape), "dtype": n.dtype,
                 "bytes": _nbytes(tuple(n.shape), n.dtype), "source": n.source or "",
             }
 

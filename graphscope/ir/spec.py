@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -10,8 +11,14 @@ SUPPORTED_DTYPES = ("float16", "float32", "float64", "int8", "int16", "int32", "
 
 _SHORT = {
     "float16": "f16", "float32": "f32", "float64": "f64", "int8": "i8", "int16": "i16",
-    "int32": "i32", "int64": "i64", "uint8": "u8", "bool": "bool",
+    "int32": "i32", "int64": "i64", "uint8": "u8", "bool": "bool", "complex64": "c64", "complex128": "c128",
 }
+
+
+def format_spec(dtype: str, shape: Iterable[int]) -> str:
+    """Compact text of a dtype name and shape, e.g. ``f32[256,1024]`` (unknown dtypes keep their name).
+    The one formatter of specs: the printer, reports, renderings and traces all use it."""
+    return f"{_SHORT.get(dtype, dtype)}[{','.join(map(str, shape))}]"
 
 
 _CHECKED: dict[object, np.dtype] = {}  # dtype-like -> validated dtype (dtype.name is slow in NumPy)
@@ -59,7 +66,7 @@ class TensorSpec:
 
     def short(self) -> str:
         """Compact text form, e.g. ``f32[256,1024]``."""
-        return f"{_SHORT[self.dtype.name]}[{','.join(map(str, self.shape))}]"
+        return format_spec(self.dtype.name, self.shape)
 
     def to_json(self) -> dict:
         return {"shape": list(self.shape), "dtype": self.dtype.name}

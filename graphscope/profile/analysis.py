@@ -92,6 +92,7 @@ import numpy as np
 
 from graphscope.backends.cpu_info import AVX512_CORETYPE, blas_kernel_mismatch
 from graphscope.ir.ops import ELEMENTWISE, ops_in
+from graphscope.ir.spec import format_spec
 from graphscope.profile.calibration import Overhead, Peaks, machine_peaks, measure_overhead
 from graphscope.profile.events import NodeEvent, NodeInfo, RunProfile
 
@@ -839,11 +840,6 @@ def format_bytes(n: float | None) -> str:
         if a >= div:
             return f"{n / div:.1f} {unit}"
     return f"{n:.0f} B"
-
-
-def format_spec(dtype: str, shape: Iterable[int]) -> str:
-    short = {"float16": "f16", "float32": "f32", "float64": "f64", "int32": "i32", "int64": "i64"}.get(dtype, dtype)
-    return f"{short}[{','.join(map(str, shape))}]"
 
 
 def _label(info: NodeInfo | NodeRow) -> str:

@@ -16,16 +16,9 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from graphscope.profile.analysis import DeviceReport, Report, format_bytes, format_ns
+from graphscope.profile.analysis import DeviceReport, Report, format_bytes, format_ns, format_spec
 from graphscope.profile.compare import Comparison
 from graphscope.profile.events import RunProfile, ValueSummary
-
-_SHORT_DTYPES = {"float16": "f16", "float32": "f32", "float64": "f64", "int8": "i8", "int16": "i16", "int32": "i32",
-                 "int64": "i64", "uint8": "u8", "bool": "bool", "complex64": "c64", "complex128": "c128"}
-
-
-def _spec(dtype: str, shape: list[int]) -> str:
-    return f"{_SHORT_DTYPES.get(dtype, dtype)}[{','.join(map(str, shape))}]"
 
 
 def _src(source: str | None) -> str:
@@ -72,7 +65,7 @@ def report_renderables(report: Report, top: int = 10, profile: RunProfile | None
                    "p10-p90", "%", "GFLOP/s", "GB/s", "bound", "source")
     for k, r in enumerate(report.top(top), 1):
         mark = "~" if r.unreliable else ""
-        nodes.add_row(str(k), f"%{r.id} {r.name}", r.op, _spec(r.dtype, r.shape), mark + format_ns(r.median_ns),
+        nodes.add_row(str(k), f"%{r.id} {r.name}", r.op, format_spec(r.dtype, r.shape), mark + format_ns(r.median_ns),
                       f"{format_ns(r.p10_ns)}-{format_ns(r.p90_ns)}", _num(r.pct), _num(r.gflops, "{:.2f}"),
                       _num(r.gbps, "{:.2f}"), r.bound, _src(r.source))
     out += [nodes, Text()]
@@ -112,7 +105,7 @@ def report_renderables(report: Report, top: int = 10, profile: RunProfile | None
         live = _table("Tensors live at the peak", "tensor", "op", "shape", "bytes", "% peak", "made at", "last read",
                       "source")
         for tr in m.peak_tensors[:8]:
-            live.add_row(f"%{tr.node_id} {tr.name}", tr.op, _spec(tr.dtype, tr.shape), format_bytes(tr.bytes),
+            live.add_row(f"%{tr.node_id} {tr.name}", tr.op, format_spec(tr.dtype, tr.shape), format_bytes(tr.bytes),
                          _num(tr.pct_of_peak), "-" if tr.produced_index is None else f"node {tr.produced_index + 1}",
                          "output" if tr.is_output else ("-" if tr.last_use_index is None else f"node {tr.last_use_index + 1}"),
                          _src(tr.source))
@@ -164,7 +157,7 @@ def device_renderables(report: Report, top: int = 10) -> list:
     t = _table("GPU nodes by device time (host = dispatch)", "#", "node", "op", "shape", "lane", "host", "device",
                "bound", "source")
     for k, r in enumerate(gpu_rows[:top], 1):
-        t.add_row(str(k), f"%{r.id} {r.name}", r.op, _spec(r.dtype, r.shape), r.lane, format_ns(r.median_ns),
+        t.add_row(str(k), f"%{r.id} {r.name}", r.op, format_spec(r.dtype, r.shape), r.lane, format_ns(r.median_ns),
                   format_ns(r.device_ns), r.device_bound or "-", _src(r.source))
     out += [t, Text()]
     if d.transfers:
@@ -207,7 +200,7 @@ def value_summary_renderables(profile: RunProfile, limit: int = 20) -> list:
     for nid in ids[:limit]:
         s, info = sums[nid], profile.nodes.get(nid)
         label = f"%{nid} {info.name}" if info else f"%{nid}"
-        t.add_row(label, info.op if info else "", _spec(s.dtype, list(s.shape)), _stat(s.min), _stat(s.max), _stat(s.mean),
+        t.add_row(label, info.op if info else "", format_spec(s.dtype, list(s.shape)), _stat(s.min), _stat(s.max), _stat(s.mean),
                   _stat(s.std), str(s.nan_count), str(s.inf_count), sparkline(s.hist_counts))
     out: list = [t]
     if len(ids) > limit:

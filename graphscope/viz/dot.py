@@ -42,6 +42,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from graphscope.errors import GraphscopeError
+from graphscope.ir.spec import format_spec
+from graphscope.profile.analysis import format_bytes, format_ns
 
 COLORS = ("time", "memory", "none")
 DEFAULT_MAX_NODES = 600  # boxes above which renderings collapse automatically (dot takes ~0.5 s here)
@@ -143,8 +145,8 @@ class Weights:
     def describe(self, value: float) -> str:
         share = 100.0 * value / self.total if self.total > 0 else 0.0
         if self.metric == "time":
-            return f"{_fmt_ns(value)} · {share:.1f}%"
-        return f"{_fmt_bytes(value)} · {share:.1f}% of peak"
+            return f"{format_ns(value)} · {share:.1f}%"
+        return f"{format_bytes(value)} · {share:.1f}% of peak"
 
 
 def weights(profile: Any, metric: str = "time") -> Weights:
@@ -281,30 +283,6 @@ class Rendering:
 def _q(text: Any) -> str:
     s = str(text).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "")
     return f'"{s}"'
-
-
-def _fmt_ns(ns: float) -> str:
-    a = abs(ns)
-    if a >= 1e9:
-        return f"{ns / 1e9:.2f} s"
-    if a >= 1e6:
-        return f"{ns / 1e6:.2f} ms"
-    if a >= 1e3:
-        return f"{ns / 1e3:.1f} µs"
-    return f"{ns:.0f} ns"
-
-
-def _fmt_bytes(n: float) -> str:
-    for unit, div in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if abs(n) >= div:
-            return f"{n / div:.1f} {unit}"
-    return f"{n:.0f} B"
-
-
-def spec_text(dtype: str, shape: Iterable[int]) -> str:
-    short = {"float16": "f16", "float32": "f32", "float64": "f64", "int8": "i8", "int16": "i16", "int32": "i32",
-             "int64": "i64", "uint8": "u8", "bool": "bool", "complex64": "c64", "complex128": "c128"}.get(dtype, dtype)
-    return f"{short}[{','.join(map(str, shape))}]"
 
 
 def _fill(value: float | None, top: float) -> tuple[str, str]:
@@ -536,7 +514,7 @@ class _Side:
     def _node_line(self, n: VNode, top: float) -> str:
         w = self.weights.get(n) if self.weights is not None else None
         fill, font = _fill(w, top)
-        spec = spec_text(n.dtype, n.shape)
+        spec = format_spec(n.dtype, n.shape)
         if n.op == "placeholder":
             attrs = {"shape": "ellipse", "style": "filled", "fillcolor": "#e8f0fe", "label": f"{_short_name(n)}\n{spec}"}
         elif n.op == "constant":

@@ -25,6 +25,7 @@ import math
 import os
 from typing import Any
 
+from graphscope.ir.spec import format_spec
 from graphscope.profile.analysis import Report, analyze, format_bytes, format_ns
 from graphscope.profile.events import RunProfile
 
@@ -142,12 +143,6 @@ def _src(source: str | None) -> str:
     return f'<span title="{_e(source)}">{_e(short)}</span>'
 
 
-def _spec(dtype: str, shape: list[int]) -> str:
-    from graphscope.viz.dot import spec_text
-
-    return spec_text(dtype, shape)
-
-
 def _table(headers: list[str], rows: list[list[str]], numeric: set[str] = frozenset()) -> str:
     head = "".join(f'<th class="n">{_e(h)}</th>' if h in numeric else f"<th>{_e(h)}</th>" for h in headers)
     body = []
@@ -223,7 +218,7 @@ def _top_nodes(r: Report, top: int) -> str:
     top_pct = max((n.pct for n in r.nodes), default=0.0) or 1.0
     for k, n in enumerate(r.top(top), 1):
         bar = f'<span class="bar" style="width:{max(1, round(60 * n.pct / top_pct))}px"></span>'
-        rows.append([str(k), f"%{n.id} {_e(n.name)}", _e(n.op), _e(n.scope), _e(_spec(n.dtype, n.shape)),
+        rows.append([str(k), f"%{n.id} {_e(n.name)}", _e(n.op), _e(n.scope), _e(format_spec(n.dtype, n.shape)),
                      ("~" if n.unreliable else "") + format_ns(n.median_ns),
                      f"{format_ns(n.p10_ns)} – {format_ns(n.p90_ns)}", bar + _num(n.pct), _num(n.gflops, "{:.2f}"),
                      _num(n.gbps, "{:.2f}"), f'<span class="badge b-{_e(n.bound)}">{_e(n.bound)}</span>', _src(n.source)])
@@ -251,7 +246,8 @@ def _memory(r: Report) -> str:
         body += (f'<p>planned peak {format_bytes(m.planned_peak_bytes)}; measured / planned '
                  f'{_num(m.measured_over_planned, "{:.2f}")}</p>')
     if m.peak_tensors:
-        rows = [[f"%{t.node_id} {_e(t.name)}", _e(t.op), _e(_spec(t.dtype, t.shape)), format_bytes(t.bytes), _num(t.pct_of_peak),
+        rows = [[f"%{t.node_id} {_e(t.name)}", _e(t.op), _e(format_spec(t.dtype, t.shape)), format_bytes(t.bytes),
+                 _num(t.pct_of_peak),
                  "-" if t.produced_index is None else f"node {t.produced_index + 1}",
                  "output" if t.is_output else ("-" if t.last_use_index is None else f"node {t.last_use_index + 1}"),
                  _src(t.source)] for t in m.peak_tensors[:25]]
@@ -342,7 +338,7 @@ def _values(profile: RunProfile) -> str:
         v, info = sums[nid], profile.nodes.get(nid)
         flag = '<span class="badge b-compute-bound">NaN/Inf</span>' if v.nan_count or v.inf_count else ""
         rows.append([f"{flag}%{nid} {_e(info.name if info else '')}", _e(info.op if info else ""),
-                     _e(_spec(v.dtype, list(v.shape))), _stat(v.min), _stat(v.max), _stat(v.mean), _stat(v.std),
+                     _e(format_spec(v.dtype, list(v.shape))), _stat(v.min), _stat(v.max), _stat(v.mean), _stat(v.std),
                      str(v.nan_count), str(v.inf_count), _histogram_svg(v.hist_counts, v.hist_edges)])
     intro = (f'<p class="muted">{len(sums)} nodes summarized' + (f", {bad} with NaN or Inf" if bad else ", all finite")
              + "; min, max, mean and std are over the finite values.</p>")

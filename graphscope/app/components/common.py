@@ -82,3 +82,14 @@ def short_source(source: str | None) -> str:
 
 __all__ = ["GRAPH_CONFIG", "card", "cards", "figure", "needs_profile", "no_run", "notice", "num", "section", "short_source",
            "table"]
+
+
+def current_run(state: Any, session: str, run_id: str | None) -> Any:
+    """The session's run ``run_id`` (the latest when None) for a callback; an unknown session stops the
+    update (PreventUpdate) instead of raising into the browser."""
+    from dash.exceptions import PreventUpdate
+
+    try:
+        return state.run(session, run_id)
+    except ValueError:
+        raise PreventUpdate from None

@@ -15,7 +15,19 @@ import dash
 from dash import Input, Output, State, ctx, dcc, html, set_props
 from dash.exceptions import PreventUpdate
 
-from graphscope.app.components.common import card, cards, figure, needs_profile, no_run, notice, num, section, short_source, table
+from graphscope.app.components.common import (
+    card,
+    cards,
+    current_run,
+    figure,
+    needs_profile,
+    no_run,
+    notice,
+    num,
+    section,
+    short_source,
+    table,
+)
 from graphscope.app.state import AppState, Run
 from graphscope.profile.analysis import format_bytes, format_ns
 
@@ -148,10 +160,7 @@ def register_callbacks(app: Any, state: AppState) -> None:
     from graphscope.app.runner import export_report
 
     def current(session: str, run_id: str | None) -> Run | None:
-        try:
-            return state.run(session, run_id)
-        except ValueError:
-            raise PreventUpdate from None
+        return current_run(state, session, run_id)
 
     @app.callback(Output("bottlenecks-notice", "children"), Output("bottlenecks-body", "style"),
                   Output("bottlenecks-cards", "children"), Output("bottlenecks-recs", "children"),

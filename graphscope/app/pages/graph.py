@@ -12,10 +12,9 @@ from typing import Any
 
 import dash
 from dash import ClientsideFunction, Input, Output, State, ctx, dcc, html, no_update, set_props
-from dash.exceptions import PreventUpdate
 
 from graphscope.app.components import graph_view as gv
-from graphscope.app.components.common import no_run, notice
+from graphscope.app.components.common import current_run, no_run, notice
 from graphscope.app.components.node_details import node_details
 from graphscope.app.state import AppState, Run
 
@@ -99,10 +98,7 @@ def next_state(state: AppState, run: Run, current: dict | None, *, event: str, c
 
 def register_callbacks(app: Any, state: AppState) -> None:
     def current(session: str, run_id: str | None) -> Run | None:
-        try:
-            return state.run(session, run_id)
-        except ValueError:
-            raise PreventUpdate from None
+        return current_run(state, session, run_id)
 
     @app.callback(Output("graph-stage", "max"), Output("graph-stage", "marks"), Output("graph-stage", "value"),
                   Output("graph-stage-box", "style"), Input("app-run", "data"), State("app-session", "data"))

@@ -14,7 +14,7 @@ import dash
 from dash import Input, Output, State, ctx, dcc, html, set_props
 from dash.exceptions import PreventUpdate
 
-from graphscope.app.components.common import figure, needs_profile, no_run
+from graphscope.app.components.common import current_run, figure, needs_profile, no_run
 from graphscope.app.components.node_details import node_details
 from graphscope.app.state import AppState, Run
 
@@ -84,10 +84,7 @@ def figures_for(run: Run | None, iteration: int | None) -> tuple[Any, Any, Any, 
 
 def register_callbacks(app: Any, state: AppState) -> None:
     def current(session: str, run_id: str | None) -> Run | None:
-        try:
-            return state.run(session, run_id)
-        except ValueError:
-            raise PreventUpdate from None
+        return current_run(state, session, run_id)
 
     @app.callback(Output("timeline-iteration", "options"), Output("timeline-iteration", "value"),
                   Input("app-run", "data"), State("app-session", "data"))
