@@ -240,9 +240,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     out, err = _consoles()
     debug = bool(args.check_numerics or args.capture or args.summaries)
     if args.level > 0:
-        graph = _optimize_for_run(out, graph, args.level)
-        if graph is None:
-            return EXIT_RUN_FAILED
+        graph, _ = _optimize(graph, args.level, out)
     result = None
     try:
         if debug:
@@ -273,19 +271,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _optimize_for_run(out: Any, graph: Any, level: int) -> Any:
-    """``graph`` optimized at ``level`` (None after printing the error). gs.optimize records the original nodes of
-    each fused node, so a NumericsError inside one names the original node."""
+def _optimize(graph: Any, level: int, out: Any = None) -> tuple[Any, Any]:
+    """``gs.optimize(graph, level)`` for a command: a failure ends the command (exit 1, one line); with ``out``
+    one line says what changed. (gs.optimize records each fused node's original nodes, so a NumericsError
+    inside one names the original node.)"""
     import graphscope as gs
     from graphscope.errors import GraphscopeError
 
     try:
         opt, log = gs.optimize(graph, level=level)
     except (GraphscopeError, AssertionError) as exc:
-        _error(f"optimization at level {level} failed: {exc}")
-        return None
-    out.print(_text(f"optimized '{graph.name}' at level {level}: {log.nodes_before} -> {log.nodes_after} nodes"))
-    return opt
+        raise _RunFailed(f"optimization at level {level} failed: {exc}") from None
+    if out is not None:
+        changed = [p.summary().split(" (")[0] for p in log.passes if p.changed]
+        out.print(_text(f"optimized '{graph.name}' at level {level}: {log.nodes_before} -> {log.nodes_after} nodes"
+                        + (f" ({'; '.join(changed)})" if changed else " (no change)")))
+    return opt, log
 
 
 def _debug_run(graph: Any, err: Any, args: argparse.Namespace) -> Any:
@@ -597,22 +598,13 @@ def _executor(args: argparse.Namespace) -> Any:
 
 
 def cmd_profile(args: argparse.Namespace) -> int:
-    import graphscope as gs
-    from graphscope.errors import GraphscopeError
 
     save_fmt = _check_output(args.save_profile) if args.save_profile else None
     outputs = _check_report_outputs(args)
     graph = _load(args.file, want="graph")
     out, err = _consoles()
     if args.level > 0:
-        try:
-            graph, log = gs.optimize(graph, level=args.level)
-        except (GraphscopeError, AssertionError) as exc:
-            _error(f"optimization at level {args.level} failed: {exc}")
-            return EXIT_RUN_FAILED
-        changed = [p.summary().split(" (")[0] for p in log.passes if p.changed]
-        out.print(_text(f"optimized '{graph.name}' at level {args.level}: {log.nodes_before} -> {log.nodes_after} nodes"
-                        + (f" ({'; '.join(changed)})" if changed else " (no change)")))
+        graph, _ = _optimize(graph, args.level, out)
     executor = _executor(args)
     try:
         profile = _profile_run(graph, err, seed=args.seed, repeat=args.repeat, warmup=args.warmup, backend=args.backend,
@@ -692,8 +684,6 @@ def _stage_path(path: str, k: int, name: str, suffix: str) -> str:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    import graphscope as gs
-    from graphscope.errors import GraphscopeError
     from graphscope.profile.events import RunProfile
     from graphscope.viz import dot
 
@@ -708,11 +698,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     out, err = _consoles()
     graph, optimized, log = obj, None, None
     if not is_profile and (args.optimized or args.diff or args.stages):
-        try:
-            optimized, log = gs.optimize(obj, level=args.level)
-        except (GraphscopeError, AssertionError) as exc:
-            _error(f"optimization at level {args.level} failed: {exc}")
-            return EXIT_RUN_FAILED
+        optimized, log = _optimize(obj, args.level)
     how = ""
     if color != "none" and profile is None:
         target = optimized if optimized is not None else graph
@@ -770,7 +756,6 @@ def _export_dest(fmt: Any) -> str:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    import graphscope as gs
     from graphscope.errors import GraphscopeError
 
     targets = [(fmt, getattr(args, _export_dest(fmt))) for fmt in _export_formats() if getattr(args, _export_dest(fmt))]
@@ -786,12 +771,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     graph = _load(args.file, want="graph")
     out, _ = _consoles()
     if args.level > 0:
-        try:
-            graph, log = gs.optimize(graph, level=args.level)
-        except (GraphscopeError, AssertionError) as exc:
-            _error(f"optimization at level {args.level} failed: {exc}")
-            return EXIT_RUN_FAILED
-        out.print(_text(f"optimized '{graph.name}' at level {args.level}: {log.nodes_before} -> {log.nodes_after} nodes"))
+        graph, _ = _optimize(graph, args.level, out)
     for fmt, path in targets:
         options = {"opset": args.opset, "external_data": True if args.external_data else None} if fmt.name == "onnx" else {}
         try:
@@ -931,17 +911,12 @@ def _graph_output(path: str) -> Any:
 
 
 def cmd_optimize(args: argparse.Namespace) -> int:
-    import graphscope as gs
     from graphscope.errors import GraphscopeError
 
     fmt = _graph_output(args.output)
     graph = _load(args.file, want="graph")
     out, _ = _consoles()
-    try:
-        opt, log = gs.optimize(graph, level=args.level)
-    except (GraphscopeError, AssertionError) as exc:
-        _error(f"optimization at level {args.level} failed: {exc}")
-        return EXIT_RUN_FAILED
+    opt, log = _optimize(graph, args.level)
     out.print(_text(str(log)))
     out.print()
     table = _table("", "before", "after", "after / before", title=f"'{graph.name}' at level {args.level}",
@@ -1235,6 +1210,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (GraphFormatError, _UsageError) as exc:
         _error(str(exc))
         return EXIT_USAGE
+    except _RunFailed as exc:  # a run or an optimization that failed (its message names the node)
+        _error(str(exc))
+        return EXIT_RUN_FAILED
     except BrokenPipeError:  # `graphscope info x.gsg | head`: the reader left; not an error
         try:
             devnull = os.open(os.devnull, os.O_WRONLY)

@@ -1174,11 +1174,7 @@ class GpuProgram:
     # -- profiles ---------------------------------------------------------------------------------
     def node_infos(self) -> dict[int, NodeInfo]:
         if self._node_infos is None:
-            self._node_infos = {
-                n.id: NodeInfo(n.id, n.name, n.op, n.scope, n.source, n.spec.shape, n.spec.dtype.name,
-                               tuple(i.id for i in n.inputs), n.provenance, dict(n.attrs))
-                for n in self.node_of_slot
-            }
+            self._node_infos = {n.id: NodeInfo.of(n) for n in self.node_of_slot}
         return self._node_infos
 
     def make_profile(self, graph: Graph, records: list[RunRecord], warm_ns: list[int]) -> RunProfile:

@@ -40,6 +40,12 @@ class NodeInfo:
     provenance: tuple[int, ...] = ()
     attrs: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def of(cls, n: Any) -> NodeInfo:
+        """The record of graph node ``n`` (a graphscope.ir Node)."""
+        return cls(n.id, n.name, n.op, n.scope, n.source, n.spec.shape, n.spec.dtype.name, tuple(i.id for i in n.inputs),
+                   n.provenance, dict(n.attrs))
+
 
 @dataclass(slots=True)
 class ValueSummary:

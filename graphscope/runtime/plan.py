@@ -140,11 +140,7 @@ class Plan:
     def node_infos(self) -> dict[int, NodeInfo]:
         """What a profile records about each node (made once per plan, shared by its profiles)."""
         if self._node_infos is None:
-            self._node_infos = {
-                n.id: NodeInfo(n.id, n.name, n.op, n.scope, n.source, n.spec.shape, n.spec.dtype.name,
-                               tuple(i.id for i in n.inputs), n.provenance, dict(n.attrs))
-                for n in self.node_of_slot
-            }
+            self._node_infos = {n.id: NodeInfo.of(n) for n in self.node_of_slot}
         return self._node_infos
 
 

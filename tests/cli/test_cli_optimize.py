@@ -166,3 +166,25 @@ def test_as_a_real_process(redundant_file, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "graphscope.cli", "optimize", str(redundant_file), "-o", str(out_path),
                            "--level", "7"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "invalid choice" in proc.stderr
+
+
+@pytest.mark.parametrize("command", [["profile", "{f}", "--level", "2"], ["run", "{f}", "--level", "2"],
+                                     ["render", "{f}", "--optimized", "-o", "{tmp}/g.svg"],
+                                     ["export", "{f}", "--level", "2", "--gsg", "{tmp}/e.gsg"],
+                                     ["optimize", "{f}", "-o", "{tmp}/o.gsg"]])
+def test_a_failing_optimization_ends_every_command_with_one_line(capsys, tmp_path, monkeypatch, command):
+    import graphscope
+
+    graph, _ = sample_models.build("mlp")
+    gs.save(graph, tmp_path / "m.gsg")
+
+    def broken(graph, level=2, passes=None):  # the optimizer failing on a graph (a pass raising)
+        raise graphscope.GraphError(f"pass 'elementwise_fusion' failed on '{graph.name}'")
+
+    monkeypatch.setattr(graphscope, "optimize", broken)
+    argv = [a.format(f=tmp_path / "m.gsg", tmp=tmp_path) for a in command]
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 1, (argv, err)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("graphscope: error: optimization at level 2 failed: pass 'elementwise")
+    assert not any((tmp_path / name).exists() for name in ("g.svg", "e.gsg", "o.gsg"))  # nothing half-written
